@@ -1,0 +1,1 @@
+"""Runnable services that show tzmq, using only its public API."""

@@ -1,0 +1,52 @@
+"""Running user callbacks on the IOLoop without letting them break the stream.
+
+A callback that raises is logged once, with its traceback, on the
+``tzmq.stream`` logger, and the caller carries on with the next message
+(pyzmq's stream re-raises into the IOLoop, logs three times and can wedge).
+A callback may be a coroutine function or return any awaitable: it is
+scheduled as a task on the stream's loop, kept alive until done, and its
+failure is logged the same way.
+
+Thread-safety: call only on the IOLoop's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["run_callback"]
+
+_log = logging.getLogger("tzmq.stream")
+
+# Tasks for coroutine callbacks: asyncio holds tasks weakly, so an awaitable
+# callback nobody references could be collected half-way through.
+_tasks: set[asyncio.Future[Any]] = set()
+
+
+def _task_done(task: asyncio.Future[Any]) -> None:
+    _tasks.discard(task)
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None:
+        _log.error(
+            "Uncaught exception in ZMQStream coroutine callback",
+            exc_info=(type(error), error, error.__traceback__),
+        )
+
+
+def run_callback(loop: asyncio.AbstractEventLoop, callback: Callable[..., Any], *args: Any) -> None:
+    """Call ``callback(*args)``; log (never raise) what it raises."""
+    try:
+        result = callback(*args)
+    except Exception:
+        _log.error("Uncaught exception in ZMQStream callback %r", callback, exc_info=True)
+        return
+    if result is not None and inspect.isawaitable(result):
+        task = asyncio.ensure_future(result, loop=loop)
+        _tasks.add(task)
+        task.add_done_callback(_task_done)

@@ -1,0 +1,81 @@
+"""Validation of outgoing message frames, shared by every send path.
+
+A multipart message must be checked whole *before* its first frame reaches
+libzmq: a bad third frame found after two were sent would leave a partial
+message on the wire. Pure functions: safe from any thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import zmq
+
+__all__ = ["check_frame", "check_message", "nbytes", "snapshot"]
+
+_FAST_TYPES = (bytes, zmq.Frame)
+
+
+def check_frame(part: Any, index: int = 0) -> None:
+    """Raise ``TypeError`` unless ``part`` can be sent as one zmq frame."""
+    kind = type(part)
+    if kind is bytes or kind is zmq.Frame:
+        return
+    if isinstance(part, str):
+        raise TypeError(
+            f"frame {index} is a str; encode it first or use send_string() (got {part[:40]!r})"
+        )
+    if isinstance(part, (bytearray, memoryview, zmq.Frame)):
+        return
+    try:
+        memoryview(part)
+    except TypeError:
+        raise TypeError(
+            f"frame {index} is {kind.__name__}, which is not bytes-like "
+            "(bytes, bytearray, memoryview, zmq.Frame or a buffer)"
+        ) from None
+
+
+def check_message(msg: Any) -> Sequence[Any]:
+    """Validate a multipart message; return it as a sequence of frames.
+
+    Raises ``TypeError`` for a message that is not a sequence of bytes-like
+    frames and ``ValueError`` for one with no frames.
+    """
+    if isinstance(msg, (bytes, str, bytearray, memoryview, zmq.Frame)):
+        raise TypeError(
+            "send_multipart() takes a list of frames, not a single "
+            f"{type(msg).__name__}; use send() for one frame"
+        )
+    if not isinstance(msg, (list, tuple)):
+        if not isinstance(msg, Sequence):
+            raise TypeError(f"a message is a list of frames, not {type(msg).__name__}")
+        msg = list(msg)
+    frames: Sequence[Any] = msg
+    if not frames:
+        raise ValueError("a message needs at least one frame")
+    for index, part in enumerate(frames):
+        if type(part) not in _FAST_TYPES:
+            check_frame(part, index)
+    return frames
+
+
+def snapshot(parts: Sequence[Any]) -> list[Any]:
+    """Copy mutable buffers so a queued message is what the caller sent.
+
+    Called only when a message must wait (queued or handed to another
+    thread): a bytearray the caller reuses must not change what goes out.
+    """
+    return [
+        part if type(part) is bytes or isinstance(part, zmq.Frame) else bytes(part)
+        for part in parts
+    ]
+
+
+def nbytes(parts: Sequence[Any]) -> int:
+    """Payload size of a message, for byte-based queue limits."""
+    total = 0
+    for part in parts:
+        total += len(part) if type(part) is bytes else memoryview(part).nbytes
+    return total

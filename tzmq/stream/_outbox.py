@@ -1,0 +1,235 @@
+"""The sending half of a ZMQStream: direct sends, the send queue, send callbacks.
+
+Owns the rule "a send with an empty queue goes straight to libzmq with
+NOBLOCK; only EAGAIN queues it", the order of queued messages, the per-send
+and stream-wide send callbacks, and what happens to queued messages at close.
+Frames arrive here already validated (`tzmq.stream._frames`).
+
+Thread-safety: IOLoop thread only; the stream hops calls from other threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import zmq
+from tornado.ioloop import IOLoop
+
+from . import _frames
+from ._callbacks import run_callback
+from ._sendqueue import Pending, SendQueue
+
+__all__ = ["Outbox", "SendCallback"]
+
+_log = logging.getLogger("tzmq.stream")
+
+_NOBLOCK = int(zmq.NOBLOCK)
+_SNDMORE = int(zmq.SNDMORE)
+
+SendCallback = Callable[[list[Any], Any], Any]
+
+
+class Outbox:
+    """Sends for one socket, in order, never blocking the loop."""
+
+    __slots__ = (
+        "_aio_loop",
+        "_io_loop",
+        "_notices",
+        "_on_backlog",
+        "_send",
+        "_socket",
+        "queue",
+        "send_callback",
+    )
+
+    def __init__(
+        self,
+        socket: zmq.Socket[Any],
+        io_loop: IOLoop,
+        queue: SendQueue,
+        on_backlog: Callable[[], None],
+    ) -> None:
+        """``on_backlog`` is called when the queue turns non-empty or empty."""
+        self._socket = socket
+        self._send = socket.send
+        self._io_loop = io_loop
+        self._aio_loop: asyncio.AbstractEventLoop = io_loop.asyncio_loop  # type: ignore[attr-defined]
+        self.queue = queue
+        self.send_callback: SendCallback | None = None
+        self._notices: list[tuple[list[Any], Any, SendCallback | None]] = []
+        self._on_backlog = on_backlog
+
+    def send(
+        self,
+        parts: Sequence[Any],
+        flags: int,
+        copy: bool,
+        track: bool,
+        callback: SendCallback | None,
+        kwargs: dict[str, Any] | None,
+        single: Any,
+    ) -> None:
+        """Send at once if the queue is empty and libzmq takes it, else queue.
+
+        ``single`` is the lone frame of a one-frame message (or None): a lone
+        ``bytes`` with default options is queued as itself, with no wrapper.
+        Errors other than EAGAIN (EFSM, EHOSTUNREACH, ...) raise to the caller.
+        """
+        queue = self.queue
+        if not queue.entries:
+            try:
+                status = self.send_now(parts, flags, copy, track, kwargs)
+            except zmq.Again:
+                pass
+            else:
+                if callback is not None or self.send_callback is not None:
+                    self._notify_sent(list(parts), status, callback)
+                return
+        queue.check_room()
+        if (
+            type(single) is bytes
+            and not flags
+            and callback is None
+            and kwargs is None
+            and not track
+        ):
+            queue.push(single, len(single))
+        else:
+            self.enqueue(
+                Pending(
+                    parts if copy is False else _frames.snapshot(parts),
+                    flags,
+                    copy,
+                    track,
+                    callback,
+                    kwargs,
+                )
+            )
+        if len(queue.entries) == 1:
+            self._on_backlog()
+
+    def enqueue(self, entry: Pending) -> None:
+        """Queue ``entry`` with no room check (a message already accepted)."""
+        self.queue.push(entry, _frames.nbytes(entry.parts))
+        if len(self.queue.entries) == 1:
+            self._on_backlog()
+
+    def send_now(
+        self,
+        parts: Sequence[Any],
+        flags: int,
+        copy: bool,
+        track: bool,
+        kwargs: dict[str, Any] | None,
+    ) -> Any:
+        """Hand a message to libzmq without blocking; raise zmq.Again if it won't.
+
+        Only the first frame can meet EAGAIN: once libzmq accepts the first
+        frame of a message it accepts the rest.
+        """
+        if kwargs is not None:
+            return self._socket.send_multipart(
+                parts, flags | _NOBLOCK, copy=copy, track=track, **kwargs
+            )
+        send = self._send
+        last = len(parts) - 1
+        if last == 0:
+            if copy and not track:
+                return send(parts[0], flags | _NOBLOCK)
+            return send(parts[0], flags | _NOBLOCK, copy=copy, track=track)
+        more = flags | _NOBLOCK | _SNDMORE
+        for index in range(last):
+            send(parts[index], more, copy=copy, track=track)
+        return send(parts[last], flags | _NOBLOCK, copy=copy, track=track)
+
+    def _notify_sent(self, msg: list[Any], status: Any, callback: SendCallback | None) -> None:
+        # Callbacks never run inside send(): batch them into one loop callback.
+        if not self._notices:
+            self._io_loop.add_callback(self.run_notices)
+        self._notices.append((msg, status, callback))
+
+    def run_notices(self) -> None:
+        """Run the send callbacks of messages that went out directly."""
+        notices, self._notices = self._notices, []
+        for msg, status, callback in notices:
+            self._report(msg, status, callback)
+
+    def _report(self, msg: list[Any], status: Any, callback: SendCallback | None) -> None:
+        if callback is not None:
+            run_callback(self._aio_loop, callback, msg, status)
+        if self.send_callback is not None:
+            run_callback(self._aio_loop, self.send_callback, msg, status)
+
+    def report_error(
+        self, msg: list[Any], error: BaseException, callback: SendCallback | None
+    ) -> None:
+        """A message could not be sent: log it and tell its callbacks."""
+        _log.error("ZMQStream send failed: %s", error)
+        self._report(msg, error, callback)
+
+    def send_queued(self, limit: int) -> int:
+        """Hand queued messages to libzmq until EAGAIN, an empty queue or ``limit``.
+
+        Returns how many left the queue.
+        """
+        queue = self.queue
+        entries = queue.entries
+        send = self._send
+        count = 0
+        while entries and count < limit:
+            entry = entries[0]
+            if type(entry) is bytes:
+                try:
+                    status = send(entry, _NOBLOCK)
+                except zmq.Again:
+                    break
+                except zmq.ZMQError as error:
+                    status = error
+                    _log.error("ZMQStream send failed: %s", error)
+                queue.pop(len(entry))
+                count += 1
+                if self.send_callback is not None or status is not None:
+                    self._report([entry], status, None)
+                continue
+            assert isinstance(entry, Pending)
+            try:
+                status = self.send_now(
+                    entry.parts, entry.flags, entry.copy, entry.track, entry.kwargs
+                )
+            except zmq.Again:
+                break
+            except zmq.ZMQError as error:
+                status = error
+                _log.error("ZMQStream send failed: %s", error)
+            queue.pop(_frames.nbytes(entry.parts))
+            count += 1
+            self._report(list(entry.parts), status, entry.callback)
+            if self._socket.closed:
+                break
+        if count and not entries:
+            self._on_backlog()
+        return count
+
+    def close(self, error: BaseException) -> int:
+        """Hand what libzmq will take, report the rest with ``error``; return that count."""
+        if self.queue.entries and not self._socket.closed:
+            try:
+                self.send_queued(len(self.queue))
+            except zmq.ZMQError as failure:
+                _log.debug("ZMQStream could not hand over queued messages: %s", failure)
+        unsent = self.queue.clear()
+        self.queue.fail_drainers(error)
+        if self._notices:
+            self.run_notices()
+        if unsent:
+            _log.warning("ZMQStream closed with %d queued message(s) not sent", len(unsent))
+            for entry in unsent:
+                if isinstance(entry, Pending):
+                    self._report(list(entry.parts), error, entry.callback)
+                else:
+                    self._report([entry], error, None)
+        return len(unsent)

@@ -1,0 +1,174 @@
+"""The queue of messages waiting for a socket to accept them, with water marks.
+
+Owns ordering, size accounting (messages and payload bytes), the optional
+high/low water marks, and the futures returned by ``drain()``. It never touches
+a socket: the stream pops entries when libzmq takes them.
+
+An entry is either a ``bytes`` object (one frame, default flags, no callback:
+the common case, stored with no wrapper so 200k queued messages cost little
+beyond their payload) or a `Pending` record.
+
+Thread-safety: IOLoop thread only.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import zmq
+from tornado.concurrent import Future, future_set_exception_unless_cancelled
+
+__all__ = ["Pending", "SendQueue", "SendQueueFull"]
+
+
+class SendQueueFull(zmq.Again):
+    """A send found the stream's bounded send queue at its high water mark.
+
+    A subclass of `zmq.Again`, so code written for non-blocking sends already
+    handles it. Nothing was queued; ``await stream.drain()`` and send again.
+    """
+
+    def __init__(self, messages: int, nbytes: int) -> None:
+        super().__init__()
+        self.messages = messages
+        self.nbytes = nbytes
+
+    def __str__(self) -> str:
+        return (
+            f"send queue is full ({self.messages} messages, {self.nbytes} bytes queued); "
+            "await stream.drain() before sending more"
+        )
+
+
+class Pending:
+    """A queued message that is not a lone ``bytes`` frame with default options."""
+
+    __slots__ = ("callback", "copy", "flags", "kwargs", "parts", "track")
+
+    def __init__(
+        self,
+        parts: Sequence[Any],
+        flags: int,
+        copy: bool,
+        track: bool,
+        callback: Callable[..., Any] | None,
+        kwargs: dict[str, Any] | None,
+    ) -> None:
+        self.parts = parts
+        self.flags = flags
+        self.copy = copy
+        self.track = track
+        self.callback = callback
+        self.kwargs = kwargs
+
+
+Entry = bytes | Pending
+
+
+class SendQueue:
+    """FIFO of `Entry` with message and byte counts and optional water marks."""
+
+    __slots__ = ("_waiters", "entries", "high", "high_bytes", "low", "low_bytes", "nbytes")
+
+    def __init__(
+        self,
+        high: int | None = None,
+        high_bytes: int | None = None,
+        low: int | None = None,
+        low_bytes: int | None = None,
+    ) -> None:
+        self.entries: deque[Entry] = deque()
+        self.nbytes = 0
+        self.high = self.high_bytes = self.low = self.low_bytes = 0
+        self._waiters: list[Future[None]] = []
+        self.set_limits(high, high_bytes, low, low_bytes)
+
+    def set_limits(
+        self,
+        high: int | None = None,
+        high_bytes: int | None = None,
+        low: int | None = None,
+        low_bytes: int | None = None,
+    ) -> None:
+        """Set the water marks; ``None`` for a high mark means unbounded.
+
+        A low mark defaults to half its high mark (0 when unbounded: then
+        ``drain()`` waits for an empty queue).
+        """
+        for name, value in (
+            ("high", high),
+            ("high_bytes", high_bytes),
+            ("low", low),
+            ("low_bytes", low_bytes),
+        ):
+            if value is not None and (not isinstance(value, int) or value < 0):
+                raise ValueError(f"queue {name} mark must be a non-negative int, not {value!r}")
+        if high is not None and high < 1:
+            raise ValueError("queue high mark must be at least 1 message")
+        if high_bytes is not None and high_bytes < 1:
+            raise ValueError("queue high_bytes mark must be at least 1 byte")
+        self.high = high or 0
+        self.high_bytes = high_bytes or 0
+        self.low = (self.high // 2) if low is None else low
+        self.low_bytes = (self.high_bytes // 2) if low_bytes is None else low_bytes
+        if self.high and self.low >= self.high:
+            raise ValueError(f"queue low mark {self.low} must be below its high mark {self.high}")
+        if self.high_bytes and self.low_bytes >= self.high_bytes:
+            raise ValueError(
+                f"queue low_bytes mark {self.low_bytes} must be below high_bytes {self.high_bytes}"
+            )
+        self._wake_drainers()
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def check_room(self) -> None:
+        """Raise `SendQueueFull` if one more message would pass a high mark."""
+        if (self.high and len(self.entries) >= self.high) or (
+            self.high_bytes and self.nbytes >= self.high_bytes
+        ):
+            raise SendQueueFull(len(self.entries), self.nbytes)
+
+    def push(self, entry: Entry, size: int) -> None:
+        self.entries.append(entry)
+        self.nbytes += size
+
+    def pop(self, size: int) -> None:
+        """Drop the head entry once libzmq has taken it (``size`` its bytes)."""
+        self.entries.popleft()
+        self.nbytes -= size
+        if self._waiters and self.below_low():
+            self._wake_drainers()
+
+    def below_low(self) -> bool:
+        return len(self.entries) <= self.low and self.nbytes <= self.low_bytes
+
+    def drain(self) -> Future[None]:
+        """A future that resolves once the queue is at or below its low marks."""
+        future: Future[None] = Future()
+        if self.below_low():
+            future.set_result(None)
+        else:
+            self._waiters.append(future)
+        return future
+
+    def _wake_drainers(self) -> None:
+        if not self._waiters or not self.below_low():
+            return
+        waiters, self._waiters = self._waiters, []
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
+
+    def fail_drainers(self, error: BaseException) -> None:
+        waiters, self._waiters = self._waiters, []
+        for future in waiters:
+            future_set_exception_unless_cancelled(future, error)
+
+    def clear(self) -> list[Entry]:
+        entries = list(self.entries)
+        self.entries.clear()
+        self.nbytes = 0
+        return entries

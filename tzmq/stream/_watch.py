@@ -1,0 +1,282 @@
+"""The readiness engine: one `SocketWatch` per (zmq socket, IOLoop).
+
+This module is the only code in tzmq that touches a zmq socket's FD. A zmq FD is
+edge-triggered in disguise: it turns readable when libzmq has *commands* for the
+socket, and any call that processes those commands (``recv``, ``send``, reading
+``EVENTS``) clears it, whether or not the caller then acts on what changed. Every
+missed-wakeup bug in this field came from a code path that touched the socket
+and went back to sleep without re-checking. So the rule enforced here is:
+
+    a pass never goes back to sleep until it has *proved* that nothing its
+    clients want is ready: either a fresh ``EVENTS`` read says so, or the last
+    thing done to the socket was a receive that failed with ``EAGAIN`` while
+    receiving was the only thing wanted.
+
+Clients (`ZMQStream`, the future `Socket`) declare what they want (``POLLIN``,
+``POLLOUT``) and get called with what is ready. They do a bounded amount of work
+per call (a batch budget) and report back; the watch then yields to the IOLoop
+with ``add_callback`` and comes back while work remains, so one busy socket
+cannot starve the loop, and one wake-up still serves hundreds of messages.
+
+The FD is registered as the *socket object*, never the raw FD number, so that
+``IOLoop.close(all_fds=True)`` closes the zmq socket instead of libzmq's own
+descriptor (which would abort the process).
+
+Thread-safety: everything here runs on the IOLoop's thread, except
+`SocketWatch.wake_threadsafe`, which only schedules a pass with
+``IOLoop.add_callback``.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from contextlib import suppress
+from typing import Any, ClassVar, Protocol
+
+import zmq
+from tornado.ioloop import IOLoop
+
+__all__ = ["IDLE_IN", "MORE", "POLLIN", "POLLOUT", "SocketWatch", "WatchClient"]
+
+_log = logging.getLogger("tzmq.stream")
+
+# Plain ints: arithmetic on pyzmq's flag enums costs ~0.6 us an operation.
+POLLIN = int(zmq.POLLIN)
+POLLOUT = int(zmq.POLLOUT)
+_EVENTS = int(zmq.EVENTS)
+
+# What a client's `on_ready` reports back (bit flags, 0 meaning "did its work").
+IDLE_IN = 1
+"""A receive failed with EAGAIN: nothing to read, and the FD is re-armed."""
+MORE = 2
+"""The batch budget ran out with work left: come back after yielding to the loop."""
+
+_SOCKET_GONE = (zmq.ENOTSOCK, zmq.ETERM, zmq.EFAULT)
+
+
+class WatchClient(Protocol):
+    """What a `SocketWatch` needs from the objects it serves."""
+
+    def on_ready(self, events: int, bulk: bool) -> int:
+        """Act on ``events`` (the ready subset of what this client wants).
+
+        ``bulk`` is false on the first round of a wake-up, where one message is
+        the likely case; true once a fresh ``EVENTS`` read has shown more is
+        waiting. Return a combination of `IDLE_IN` and `MORE`, or 0.
+        """
+
+    def on_socket_gone(self, error: BaseException) -> None:
+        """The socket was closed behind the client's back or its context ended."""
+
+
+def _socket_key(socket: zmq.Socket[Any]) -> int:
+    # Shadow sockets share one libzmq socket (and so one FD): key by that.
+    return int(socket.underlying)
+
+
+class SocketWatch:
+    """Turns a zmq socket's FD into "ready" calls for its clients on one IOLoop.
+
+    Obtain one with `SocketWatch.get`, which returns the watch already serving
+    the same libzmq socket on the same loop, so a ZMQStream and a future
+    Socket sharing a socket never register its FD twice.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_clients",
+        "_fd",
+        "_in_pass",
+        "_interest",
+        "_key",
+        "_registered",
+        "_scheduled",
+        "io_loop",
+        "max_rounds",
+        "socket",
+    )
+
+    _registry: ClassVar[weakref.WeakValueDictionary[tuple[int, int], SocketWatch]] = (
+        weakref.WeakValueDictionary()
+    )
+
+    @classmethod
+    def get(cls, socket: zmq.Socket[Any], io_loop: IOLoop) -> SocketWatch:
+        """The watch for ``socket`` on ``io_loop``, created on first use."""
+        key = (_socket_key(socket), id(io_loop))
+        watch = cls._registry.get(key)
+        if watch is None or watch.io_loop is not io_loop or watch.socket.closed:
+            watch = cls(socket, io_loop)
+            cls._registry[key] = watch
+        return watch
+
+    def __init__(self, socket: zmq.Socket[Any], io_loop: IOLoop) -> None:
+        self.socket = socket
+        self.io_loop = io_loop
+        self.max_rounds = 4
+        self._key = (_socket_key(socket), id(io_loop))
+        self._fd: int = socket.FD
+        self._clients: dict[WatchClient, int] = {}
+        self._interest = 0
+        self._scheduled = False
+        self._in_pass = False
+        self._registered = False
+
+    # -- clients ---------------------------------------------------------------
+
+    def attach(self, client: WatchClient) -> None:
+        """Start serving ``client`` (with no interest until `want` is called)."""
+        if client in self._clients:
+            return
+        self._clients[client] = 0
+        if not self._registered:
+            self.io_loop.add_handler(self.socket, self._on_fd, IOLoop.READ)
+            self._registered = True
+
+    def detach(self, client: WatchClient) -> None:
+        """Stop serving ``client``; the FD is released with the last client."""
+        if self._clients.pop(client, None) is None:
+            return
+        self._recompute_interest()
+        if not self._clients:
+            self._unregister()
+
+    def want(self, client: WatchClient, events: int) -> None:
+        """Set what ``client`` wants; check readiness soon if it grew.
+
+        The check is needed even when nothing new arrives: whatever touched the
+        socket last may have consumed the FD's edge while a message waits.
+        """
+        old = self._clients.get(client)
+        if old is None or old == events:
+            return
+        self._clients[client] = events
+        self._recompute_interest()
+        if events & ~old:
+            self.wake()
+
+    @property
+    def interest(self) -> int:
+        """The union of what all clients want."""
+        return self._interest
+
+    def _recompute_interest(self) -> None:
+        interest = 0
+        for bits in self._clients.values():
+            interest |= bits
+        self._interest = interest
+
+    # -- scheduling ------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Run a pass soon (loop thread only); call after touching the socket.
+
+        Inside a pass this is free: the pass re-checks before it sleeps.
+        """
+        if self._scheduled or self._in_pass or not self._registered:
+            return
+        self._scheduled = True
+        self.io_loop.add_callback(self._on_scheduled)
+
+    def wake_threadsafe(self) -> None:
+        """Run a pass soon; safe from any thread."""
+        self.io_loop.add_callback(self.wake)
+
+    def close(self) -> None:
+        """Drop every client and release the FD (idempotent)."""
+        self._clients.clear()
+        self._interest = 0
+        self._unregister()
+
+    def _unregister(self) -> None:
+        if not self._registered:
+            return
+        self._registered = False
+        if self._registry.get(self._key) is self:
+            del self._registry[self._key]
+        # Remove by number only if the entry is still ours: a socket closed
+        # behind our back may have freed the number for someone else's FD.
+        handlers = getattr(self.io_loop, "handlers", None)
+        if handlers is not None:
+            entry = handlers.get(self._fd)
+            if entry is None or entry[0] is not self.socket:
+                return
+        # A closed or closing loop has nothing left to unregister from.
+        with suppress(OSError, ValueError, RuntimeError):
+            self.io_loop.remove_handler(self._fd)
+
+    # -- the pass --------------------------------------------------------------
+
+    def _on_fd(self, fd: Any, events: int) -> None:
+        # A pass is already due this loop iteration and will read EVENTS,
+        # which also clears the FD: running one now would double the batch.
+        if not self._scheduled:
+            self._run_pass(fd_woke=True)
+
+    def _on_scheduled(self) -> None:
+        self._scheduled = False
+        if self._registered:
+            self._run_pass(fd_woke=False)
+
+    def _read_events(self) -> int:
+        """Read EVENTS, or return -1 after telling clients the socket is gone."""
+        try:
+            return int(self.socket.getsockopt(_EVENTS))
+        except zmq.ZMQError as error:
+            if error.errno in _SOCKET_GONE:
+                self._socket_gone(error)
+                return -1
+            raise
+
+    def _run_pass(self, fd_woke: bool) -> None:
+        if self.socket.closed:
+            self._socket_gone(zmq.ZMQError(zmq.ENOTSOCK))
+            return
+        want = self._interest
+        # On an FD wake-up with only receiving wanted, a receive tells as much
+        # as an EVENTS read, and usually yields the message at the same time.
+        events = POLLIN if fd_woke and want == POLLIN else self._read_events()
+        bulk = False
+        self._in_pass = True
+        try:
+            for _ in range(self.max_rounds):
+                if events < 0:
+                    return
+                ready = events & want
+                if not ready:
+                    return
+                status = 0
+                for client, wanted in list(self._clients.items()):
+                    if ready & wanted:
+                        status |= client.on_ready(ready & wanted, bulk)
+                if not self._registered:
+                    return
+                want = self._interest
+                if status & MORE:
+                    break
+                if status & IDLE_IN and want == POLLIN:
+                    return
+                events = self._read_events()
+                bulk = True
+            else:
+                if events < 0 or not events & want:
+                    return
+        except zmq.ZMQError as error:
+            if error.errno in _SOCKET_GONE:
+                self._socket_gone(error)
+                return
+            raise
+        finally:
+            self._in_pass = False
+        # Budget spent with work left: yield to the loop, then come back.
+        self.wake()
+
+    def _socket_gone(self, error: BaseException) -> None:
+        clients = list(self._clients)
+        self.close()
+        for client in clients:
+            try:
+                client.on_socket_gone(error)
+            except Exception:
+                _log.exception("error while tearing down a client of a closed socket")

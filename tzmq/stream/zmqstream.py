@@ -1,0 +1,563 @@
+"""ZMQStream: a zmq socket driven by callbacks on a Tornado IOLoop.
+
+Owns the callback API (``on_recv``, ``on_send``, ``flush``, ``close``) and the
+send queue of one socket. Readiness comes from `tzmq.stream._watch`, which
+owns the FD; this module never reads it.
+
+Drop-in for ``zmq.eventloop.zmqstream.ZMQStream`` (same names and signatures),
+with these differences, all on purpose:
+
+* Receiving drains up to ``max_batch`` messages per wake-up (and at most
+  ``max_batch_time``), then yields to the loop and comes back: pyzmq handles
+  one message per loop iteration. A send with an empty queue goes straight to
+  libzmq with ``NOBLOCK``; only ``EAGAIN`` queues it.
+* A callback that raises is logged once on the ``tzmq.stream`` logger and the
+  following messages are still delivered.
+* The send queue can be bounded (``queue_hwm``/``queue_hwm_bytes``): a send
+  over the mark raises `SendQueueFull` (a `zmq.Again`) and queues nothing;
+  ``await stream.drain()`` waits for room.
+* ``callback=`` given to one send applies to that send only.
+* ``close()`` hands queued messages to libzmq (so ``LINGER`` applies) and
+  reports any it could not, with a count, to their callbacks and the log.
+* Bad input (a frame that is not bytes-like, an object JSON cannot encode, a
+  closed stream) raises at the call, before anything is queued.
+
+Thread-safety: every method runs on the stream's IOLoop thread, except that
+sends and ``on_recv``/``on_send`` changes made from another thread hop onto
+the loop with ``IOLoop.add_callback`` and never touch the socket from the
+calling thread (`send_threadsafe` and `send_multipart_threadsafe` name that
+door explicitly). Before the loop runs, the thread that calls is taken to be
+the loop's. Callbacks always run on the loop thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pickle
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from time import monotonic
+from typing import Any
+
+import zmq
+from tornado.concurrent import Future
+from tornado.ioloop import IOLoop
+
+from .. import _jsonapi
+from . import _frames
+from ._callbacks import run_callback
+from ._outbox import Outbox, SendCallback
+from ._sendqueue import Pending, SendQueue, SendQueueFull
+from ._watch import IDLE_IN, MORE, POLLIN, POLLOUT, SocketWatch
+
+__all__ = ["SendQueueFull", "StreamClosedError", "ZMQStream"]
+
+_log = logging.getLogger("tzmq.stream")
+
+_NOBLOCK = int(zmq.NOBLOCK)
+_BOTH = POLLIN | POLLOUT
+
+# Socket options readable and writable as stream attributes (stream.linger).
+_OPTION_NAMES = frozenset(name.lower() for name in zmq.SocketOption.__members__)
+# Receiving directly would steal messages from the callbacks.
+_HIDDEN_SOCKET_METHODS = frozenset(
+    {"recv", "recv_multipart", "recv_string", "recv_json", "recv_pyobj", "recv_serialized"}
+)
+
+RecvCallback = Callable[[list[Any]], Any]
+
+
+class StreamClosedError(OSError):
+    """An operation was attempted on a closed ZMQStream."""
+
+    def __init__(self, message: str = "ZMQStream is closed") -> None:
+        super().__init__(message)
+
+
+def _seconds(value: float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _plain_socket(socket: zmq.Socket[Any]) -> zmq.Socket[Any]:
+    # A socket class whose recv/send return futures would hand futures to
+    # callbacks: work on a plain shadow of the same libzmq socket instead.
+    cls = type(socket)
+    if cls is zmq.Socket or (cls.recv is zmq.Socket.recv and cls.send is zmq.Socket.send):
+        return socket
+    return zmq.Socket.shadow(socket.underlying)
+
+
+class ZMQStream:
+    """A socket wrapped with receive/send callbacks on a Tornado IOLoop.
+
+    Example: an echo service::
+
+        stream = ZMQStream(ctx.socket(zmq.ROUTER))
+        stream.bind("tcp://127.0.0.1:5555")
+        stream.on_recv(stream.send_multipart)   # echo every message back
+        IOLoop.current().start()
+
+    ``max_batch``/``max_batch_time`` bound the work done per wake-up before
+    other handlers get a turn. ``queue_hwm``/``queue_hwm_bytes`` bound the
+    send queue (default unbounded, as pyzmq); the low marks default to half.
+    """
+
+    socket: zmq.Socket[Any]
+    io_loop: IOLoop
+
+    def __init__(
+        self,
+        socket: zmq.Socket[Any],
+        io_loop: IOLoop | None = None,
+        *,
+        max_batch: int = 256,
+        max_batch_time: float | timedelta = 0.01,
+        queue_hwm: int | None = None,
+        queue_hwm_bytes: int | None = None,
+        queue_lwm: int | None = None,
+        queue_lwm_bytes: int | None = None,
+    ) -> None:
+        if not isinstance(socket, zmq.Socket):
+            raise TypeError(f"ZMQStream needs a zmq.Socket, not {type(socket).__name__}")
+        if socket.closed:
+            raise StreamClosedError("cannot make a ZMQStream on a closed socket")
+        if io_loop is not None and not isinstance(io_loop, IOLoop):
+            raise TypeError(f"io_loop must be a tornado IOLoop, not {type(io_loop).__name__}")
+        if not isinstance(max_batch, int) or max_batch < 1:
+            raise ValueError(f"max_batch must be a positive int, not {max_batch!r}")
+        plain = _plain_socket(socket)
+        self.socket = plain
+        self.io_loop = io_loop or IOLoop.current()
+        self.max_batch = max_batch
+        self.max_batch_time = _seconds(max_batch_time)
+        self._aio_loop: asyncio.AbstractEventLoop = self.io_loop.asyncio_loop  # type: ignore[attr-defined]
+        self._recv = plain.recv
+        self._recv_callback: RecvCallback | None = None
+        self._close_callback: Callable[[], Any] | None = None
+        self._recv_copy = True
+        self._queue = SendQueue(queue_hwm, queue_hwm_bytes, queue_lwm, queue_lwm_bytes)
+        self._outbox = Outbox(plain, self.io_loop, self._queue, self._update_interest)
+        self._closing = False
+        self._watch = SocketWatch.get(plain, self.io_loop)
+        self._watch.attach(self)
+
+    # -- pass-through to the socket ------------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names the stream lacks: socket methods and options.
+        if name.startswith("_") or name in ("socket", "io_loop"):
+            raise AttributeError(name)
+        socket = self.__dict__.get("socket")
+        if socket is None:
+            raise StreamClosedError(f"ZMQStream is closed (while getting {name!r})")
+        if name in _HIDDEN_SOCKET_METHODS:
+            raise AttributeError(
+                f"ZMQStream has no {name}(): messages arrive through on_recv(); "
+                "use stream.socket directly only if you know no callback is set"
+            )
+        return getattr(socket, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _OPTION_NAMES and name not in self.__dict__:
+            socket = self.__dict__.get("socket")
+            if socket is None:
+                raise StreamClosedError(f"ZMQStream is closed (while setting {name!r})")
+            setattr(socket, name, value)
+        else:
+            object.__setattr__(self, name, value)
+
+    def __repr__(self) -> str:
+        socket = self.__dict__.get("socket")
+        state = "closed" if socket is None else repr(socket)
+        return f"<ZMQStream {state}>"
+
+    # -- threads ------------------------------------------------------------------
+
+    def _on_loop_thread(self) -> bool:
+        running = asyncio._get_running_loop()
+        return running is self._aio_loop or not self._aio_loop.is_running()
+
+    def _set_interest(self) -> None:
+        if self._on_loop_thread():
+            self._update_interest()
+        else:
+            self.io_loop.add_callback(self._update_interest)
+
+    def _update_interest(self) -> None:
+        if self.socket is None:
+            return
+        interest = 0
+        if self._recv_callback is not None:
+            interest = POLLIN
+        if self._queue.entries:
+            interest |= POLLOUT
+        self._watch.want(self, interest)
+
+    # -- callbacks ----------------------------------------------------------------
+
+    def on_recv(self, callback: RecvCallback | None, copy: bool = True) -> None:
+        """Call ``callback(msg)`` with every multipart message received.
+
+        ``msg`` is a list of ``bytes`` (``copy=True``) or of `zmq.Frame`
+        (``copy=False``). ``on_recv(None)`` pauses receiving: messages wait in
+        libzmq (and its HWM pushes back on peers) until a callback is set again.
+        The callback may be a coroutine function; it is then run as a task.
+        """
+        self._check_closed()
+        if callback is not None and not callable(callback):
+            raise TypeError(f"on_recv callback must be callable, not {type(callback).__name__}")
+        self._recv_callback = callback
+        self._recv_copy = bool(copy)
+        self._set_interest()
+
+    def on_recv_stream(
+        self, callback: Callable[[ZMQStream, list[Any]], Any] | None, copy: bool = True
+    ) -> None:
+        """Like `on_recv`, with this stream as the callback's first argument."""
+        if callback is None:
+            self.stop_on_recv()
+            return
+        if not callable(callback):
+            raise TypeError(f"on_recv callback must be callable, not {type(callback).__name__}")
+        self.on_recv(lambda msg: callback(self, msg), copy=copy)
+
+    def on_send(self, callback: SendCallback | None) -> None:
+        """Call ``callback(msg, status)`` after every message handed to libzmq.
+
+        ``status`` is the `zmq.MessageTracker` for ``track=True`` sends, None
+        otherwise, or the exception that kept the message from being sent.
+        """
+        self._check_closed()
+        if callback is not None and not callable(callback):
+            raise TypeError(f"on_send callback must be callable, not {type(callback).__name__}")
+        self._outbox.send_callback = callback
+
+    def on_send_stream(self, callback: Callable[[ZMQStream, list[Any], Any], Any] | None) -> None:
+        """Like `on_send`, with this stream as the callback's first argument."""
+        if callback is None:
+            self.stop_on_send()
+            return
+        if not callable(callback):
+            raise TypeError(f"on_send callback must be callable, not {type(callback).__name__}")
+        self.on_send(lambda msg, status: callback(self, msg, status))
+
+    def stop_on_recv(self) -> None:
+        """Stop receiving (same as ``on_recv(None)``)."""
+        self.on_recv(None)
+
+    def stop_on_send(self) -> None:
+        """Stop calling the send callback (same as ``on_send(None)``)."""
+        self.on_send(None)
+
+    def set_close_callback(self, callback: Callable[[], Any] | None) -> None:
+        """Call ``callback()`` once, when the stream closes."""
+        if callback is not None and not callable(callback):
+            raise TypeError(f"close callback must be callable, not {type(callback).__name__}")
+        self._close_callback = callback
+
+    def receiving(self) -> bool:
+        """True while a receive callback is set."""
+        return self._recv_callback is not None
+
+    def sending(self) -> bool:
+        """True while messages wait in the send queue."""
+        return bool(self._queue.entries)
+
+    # -- sending ------------------------------------------------------------------
+
+    @property
+    def queue_size(self) -> int:
+        """Messages waiting in the send queue."""
+        return len(self._queue.entries)
+
+    @property
+    def queue_bytes(self) -> int:
+        """Payload bytes waiting in the send queue."""
+        return self._queue.nbytes
+
+    def set_queue_limits(
+        self,
+        hwm: int | None = None,
+        hwm_bytes: int | None = None,
+        lwm: int | None = None,
+        lwm_bytes: int | None = None,
+    ) -> None:
+        """Bound the send queue (None: unbounded); low marks default to half."""
+        self._queue.set_limits(hwm, hwm_bytes, lwm, lwm_bytes)
+
+    def drain(self) -> Future[None]:
+        """A future that resolves when the send queue is at or below its low marks.
+
+        With no bound set, that is when the queue is empty. Fails with
+        `StreamClosedError` if the stream closes first. Loop thread only.
+        """
+        self._check_closed()
+        return self._queue.drain()
+
+    def send(
+        self,
+        msg: Any,
+        flags: int = 0,
+        copy: bool = True,
+        track: bool = False,
+        callback: SendCallback | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Send one frame; see `send_multipart`."""
+        _frames.check_frame(msg)
+        self._send_message([msg], int(flags), copy, track, callback, kwargs or None, msg)
+
+    def send_multipart(
+        self,
+        msg: Sequence[Any],
+        flags: int = 0,
+        copy: bool = True,
+        track: bool = False,
+        callback: SendCallback | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Send a multipart message, at once if libzmq takes it, else queued.
+
+        ``callback(msg, status)``, if given, is called once for this message
+        after libzmq has taken it (as is the `on_send` callback). Raises
+        ``TypeError``/``ValueError`` for a malformed message,
+        `StreamClosedError` on a closed stream and `SendQueueFull` when a
+        bounded queue is full; nothing is sent or queued then.
+        """
+        parts = _frames.check_message(msg)
+        self._send_message(parts, int(flags), copy, track, callback, kwargs or None, None)
+
+    def send_string(
+        self,
+        u: str,
+        flags: int = 0,
+        encoding: str = "utf-8",
+        callback: SendCallback | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Send a str encoded with ``encoding``."""
+        if not isinstance(u, str):
+            raise TypeError(f"send_string() takes a str, not {type(u).__name__}")
+        data = u.encode(encoding)
+        self._send_message([data], int(flags), True, False, callback, kwargs or None, data)
+
+    send_unicode = send_string
+
+    def send_json(
+        self, obj: Any, flags: int = 0, callback: SendCallback | None = None, **kwargs: Any
+    ) -> None:
+        """Send ``obj`` as JSON (simplejson); unencodable objects raise here."""
+        data = _jsonapi.dumps(obj)
+        self._send_message([data], int(flags), True, False, callback, kwargs or None, data)
+
+    def send_pyobj(
+        self,
+        obj: Any,
+        flags: int = 0,
+        protocol: int = pickle.HIGHEST_PROTOCOL,
+        callback: SendCallback | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Send ``obj`` pickled. Unpickling runs code: use only between trusted peers."""
+        data = pickle.dumps(obj, protocol)
+        self._send_message([data], int(flags), True, False, callback, kwargs or None, data)
+
+    def send_threadsafe(self, msg: Any, flags: int = 0, copy: bool = True) -> None:
+        """Send one frame from any thread: validated here, sent on the loop."""
+        self.send_multipart_threadsafe([msg], flags, copy)
+
+    def send_multipart_threadsafe(
+        self, msg: Sequence[Any], flags: int = 0, copy: bool = True
+    ) -> None:
+        """Send a message from any thread: validated here, sent on the loop.
+
+        The frames are copied here when they are mutable, so the caller may
+        reuse its buffers at once.
+        """
+        parts = _frames.snapshot(_frames.check_message(msg))
+        self._check_closed()
+        entry = Pending(parts, int(flags), copy, False, None, None)
+        self.io_loop.add_callback(self._send_on_loop, entry)
+
+    def _send_message(
+        self,
+        parts: Sequence[Any],
+        flags: int,
+        copy: bool,
+        track: bool,
+        callback: SendCallback | None,
+        kwargs: dict[str, Any] | None,
+        single: Any,
+    ) -> None:
+        if self.socket is None or self._closing:
+            raise StreamClosedError("cannot send on a closed ZMQStream")
+        if callback is not None and not callable(callback):
+            raise TypeError(f"send callback must be callable, not {type(callback).__name__}")
+        if self._on_loop_thread():
+            self._outbox.send(parts, flags, copy, track, callback, kwargs, single)
+            return
+        self._outbox.queue.check_room()
+        entry = Pending(_frames.snapshot(parts), flags, copy, track, callback, kwargs)
+        self.io_loop.add_callback(self._send_on_loop, entry)
+
+    def _send_on_loop(self, entry: Pending) -> None:
+        """Finish a send made on another thread; its errors can only be reported."""
+        outbox = self._outbox
+        if self.socket is None:
+            outbox.report_error(list(entry.parts), StreamClosedError(), entry.callback)
+            return
+        if outbox.queue.entries:
+            # Accepted (room checked) on the calling thread: queue even if full now.
+            outbox.enqueue(entry)
+            return
+        try:
+            outbox.send(
+                entry.parts,
+                entry.flags,
+                entry.copy,
+                entry.track,
+                entry.callback,
+                entry.kwargs,
+                None,
+            )
+        except SendQueueFull:
+            outbox.enqueue(entry)
+        except zmq.ZMQError as error:
+            outbox.report_error(list(entry.parts), error, entry.callback)
+
+    # -- receiving ----------------------------------------------------------------
+
+    def _receive(self, limit: int, deadline: float, drop: bool) -> tuple[int, int]:
+        """Receive and dispatch up to ``limit`` messages.
+
+        Returns (messages received, watch status). With ``drop`` (flush), a
+        message that arrives with no callback set is received and discarded.
+        """
+        recv = self._recv
+        count = 0
+        while count < limit:
+            callback = self._recv_callback
+            if (callback is None and not drop) or self.socket is None:
+                return count, 0
+            try:
+                frame = recv(_NOBLOCK, copy=False)
+            except zmq.Again:
+                return count, IDLE_IN
+            if frame.more:
+                frames = [frame]
+                while frame.more:
+                    frame = recv(_NOBLOCK, copy=False)
+                    frames.append(frame)
+                msg: list[Any] = [f.bytes for f in frames] if self._recv_copy else frames
+            else:
+                msg = [frame.bytes] if self._recv_copy else [frame]
+            count += 1
+            if callback is not None:
+                run_callback(self._aio_loop, callback, msg)
+            if deadline and monotonic() > deadline:
+                break
+        return count, MORE
+
+    # The watch calls these two (see _watch.WatchClient).
+
+    def on_ready(self, events: int, bulk: bool) -> int:
+        status = 0
+        sending = events & POLLOUT and self._queue.entries
+        if sending and self._outbox.send_queued(self.max_batch) >= self.max_batch:
+            status = MORE
+        if not events & POLLIN or self._recv_callback is None or self.socket is None:
+            return status
+        if bulk:
+            deadline = monotonic() + self.max_batch_time
+            return status | self._receive(self.max_batch, deadline, False)[1]
+        return status | (self._receive(1, 0.0, False)[1] & IDLE_IN)
+
+    def on_socket_gone(self, error: BaseException) -> None:
+        _log.debug("ZMQStream socket went away (%s); closing the stream", error)
+        self.close()
+
+    # -- flush and close ----------------------------------------------------------
+
+    def flush(self, flag: int = _BOTH, limit: int | None = None) -> int:
+        """Handle pending messages now, synchronously; return how many.
+
+        Sends queued messages (``POLLOUT``) and receives waiting ones
+        (``POLLIN``) until libzmq has nothing more or ``limit`` messages, sends
+        and receives together, are handled. Received messages go to the
+        receive callback, or are dropped when none is set (so ``flush`` can
+        discard incoming messages, as in pyzmq). Never blocks.
+        """
+        if self.socket is None:
+            return 0
+        if limit is not None and limit < 0:
+            raise ValueError(f"flush limit must be >= 0 or None, not {limit}")
+        flag = int(flag)
+        budget = limit if limit is not None else -1
+        count = 0
+        try:
+            while budget != 0 and self.socket is not None:
+                progressed = 0
+                if flag & POLLOUT and self._queue.entries:
+                    progressed += self._outbox.send_queued(
+                        budget if budget > 0 else len(self._queue)
+                    )
+                if flag & POLLIN and self.socket is not None:
+                    allowed = budget - progressed if budget > 0 else self.max_batch
+                    if allowed > 0:
+                        progressed += self._receive(allowed, 0.0, True)[0]
+                if not progressed:
+                    break
+                count += progressed
+                if budget > 0:
+                    budget -= progressed
+        except zmq.ZMQError as error:
+            if self.socket is not None and not self.socket.closed:
+                raise
+            _log.debug("ZMQStream flush stopped: socket went away (%s)", error)
+            self.close()
+        if self.socket is not None:
+            # flush touched the socket: whatever it left pending needs a pass.
+            self._watch.wake()
+        return count
+
+    def closed(self) -> bool:
+        """True once the stream, or its socket behind its back, was closed."""
+        socket = self.socket
+        if socket is None:
+            return True
+        if socket.closed:
+            self.close()
+            return True
+        return False
+
+    def close(self, linger: int | None = None) -> int:
+        """Close the stream and its socket; return how many messages were not sent.
+
+        Queued messages are handed to libzmq first (so ``LINGER`` decides
+        their fate, as for any socket). Those it would not take are reported:
+        their send callbacks get a `StreamClosedError` status and a warning
+        with the count is logged. Idempotent; never raises for a socket or
+        context already gone.
+        """
+        socket = self.socket
+        if socket is None or self._closing:
+            return 0
+        self._closing = True
+        unsent = self._outbox.close(StreamClosedError())
+        self._watch.detach(self)
+        if not socket.closed:
+            try:
+                socket.close(linger=linger)
+            except zmq.ZMQError as error:
+                _log.debug("ZMQStream socket close: %s", error)
+        object.__setattr__(self, "socket", None)
+        self._recv_callback = None
+        close_callback, self._close_callback = self._close_callback, None
+        if close_callback is not None:
+            run_callback(self._aio_loop, close_callback)
+        return unsent
+
+    def _check_closed(self) -> None:
+        if self.socket is None or self._closing:
+            raise StreamClosedError()
