@@ -176,6 +176,10 @@ class Outbox:
 
         Returns how many left the queue.
         """
+        if self._notices:
+            # Messages that went out directly earlier are reported first, so
+            # send callbacks always run in send order.
+            self.run_notices()
         queue = self.queue
         entries = queue.entries
         send = self._send

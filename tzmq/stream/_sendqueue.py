@@ -8,11 +8,17 @@ An entry is either a ``bytes`` object (one frame, default flags, no callback:
 the common case, stored with no wrapper so 200k queued messages cost little
 beyond their payload) or a `Pending` record.
 
-Thread-safety: IOLoop thread only.
+Messages sent from other threads wait first in an `Inbox`, which the loop
+empties into the stream; the inbox counts against the same high marks, so a
+bound holds whichever thread sends.
+
+Thread-safety: `SendQueue` is IOLoop thread only. `Inbox.put` is safe from
+any thread; the rest of `Inbox` runs on the IOLoop thread.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,7 +26,7 @@ from typing import Any
 import zmq
 from tornado.concurrent import Future, future_set_exception_unless_cancelled
 
-__all__ = ["Pending", "SendQueue", "SendQueueFull"]
+__all__ = ["Inbox", "Pending", "SendQueue", "SendQueueFull"]
 
 
 class SendQueueFull(zmq.Again):
@@ -124,12 +130,16 @@ class SendQueue:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def check_room(self) -> None:
-        """Raise `SendQueueFull` if one more message would pass a high mark."""
-        if (self.high and len(self.entries) >= self.high) or (
-            self.high_bytes and self.nbytes >= self.high_bytes
-        ):
-            raise SendQueueFull(len(self.entries), self.nbytes)
+    def check_room(self, more: int = 0, more_bytes: int = 0) -> None:
+        """Raise `SendQueueFull` if one more message would pass a high mark.
+
+        ``more``/``more_bytes`` count messages accepted but not queued yet
+        (an `Inbox`'s).
+        """
+        messages = len(self.entries) + more
+        nbytes = self.nbytes + more_bytes
+        if (self.high and messages >= self.high) or (self.high_bytes and nbytes >= self.high_bytes):
+            raise SendQueueFull(messages, nbytes)
 
     def push(self, entry: Entry, size: int) -> None:
         self.entries.append(entry)
@@ -172,3 +182,58 @@ class SendQueue:
         self.entries.clear()
         self.nbytes = 0
         return entries
+
+
+class Inbox:
+    """Messages handed in by other threads, waiting for the loop to take them.
+
+    `put` runs on any thread: it checks the send queue's high marks (counting
+    what already waits here), appends, and calls ``wake`` when the inbox turns
+    non-empty, so a burst from a thread costs one hop onto the loop, not one
+    per message. `take` and `close` run on the IOLoop thread.
+    """
+
+    __slots__ = ("_closed", "_entries", "_lock", "_nbytes", "_queue", "_wake")
+
+    def __init__(self, queue: SendQueue, wake: Callable[[], None]) -> None:
+        self._queue = queue
+        self._wake = wake
+        self._lock = threading.Lock()
+        self._entries: deque[tuple[Pending, int]] = deque()
+        self._nbytes = 0
+        self._closed = False
+
+    def put(self, entry: Pending, size: int) -> bool:
+        """Hand in ``entry`` (``size`` payload bytes); False once closed.
+
+        Raises `SendQueueFull` when the send queue plus this inbox are at a
+        high mark; nothing is handed in then.
+        """
+        with self._lock:
+            if self._closed:
+                return False
+            self._queue.check_room(len(self._entries), self._nbytes)
+            self._entries.append((entry, size))
+            self._nbytes += size
+            first = len(self._entries) == 1
+        if first:
+            self._wake()
+        return True
+
+    def take(self) -> Pending | None:
+        """The oldest entry, or None when empty."""
+        with self._lock:
+            if not self._entries:
+                return None
+            entry, size = self._entries.popleft()
+            self._nbytes -= size
+            return entry
+
+    def close(self) -> list[tuple[Pending, int]]:
+        """Refuse further entries; return those still waiting, oldest first."""
+        with self._lock:
+            self._closed = True
+            waiting = list(self._entries)
+            self._entries.clear()
+            self._nbytes = 0
+        return waiting
