@@ -18,6 +18,7 @@ any thread; the rest of `Inbox` runs on the IOLoop thread.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -76,7 +77,17 @@ Entry = bytes | Pending
 class SendQueue:
     """FIFO of `Entry` with message and byte counts and optional water marks."""
 
-    __slots__ = ("_waiters", "entries", "high", "high_bytes", "low", "low_bytes", "nbytes")
+    __slots__ = (
+        "_drain_bytes",
+        "_drain_count",
+        "_waiters",
+        "entries",
+        "high",
+        "high_bytes",
+        "low",
+        "low_bytes",
+        "nbytes",
+    )
 
     def __init__(
         self,
@@ -88,6 +99,7 @@ class SendQueue:
         self.entries: deque[Entry] = deque()
         self.nbytes = 0
         self.high = self.high_bytes = self.low = self.low_bytes = 0
+        self._drain_count = self._drain_bytes = 0
         self._waiters: list[Future[None]] = []
         self.set_limits(high, high_bytes, low, low_bytes)
 
@@ -100,8 +112,9 @@ class SendQueue:
     ) -> None:
         """Set the water marks; ``None`` for a high mark means unbounded.
 
-        A low mark defaults to half its high mark (0 when unbounded: then
-        ``drain()`` waits for an empty queue).
+        A low mark defaults to half its high mark. ``drain()`` waits on the
+        kinds of mark that are set (messages, bytes, or both); with no mark at
+        all, for an empty queue. Invalid marks raise and change nothing.
         """
         for name, value in (
             ("high", high),
@@ -115,16 +128,24 @@ class SendQueue:
             raise ValueError("queue high mark must be at least 1 message")
         if high_bytes is not None and high_bytes < 1:
             raise ValueError("queue high_bytes mark must be at least 1 byte")
-        self.high = high or 0
-        self.high_bytes = high_bytes or 0
-        self.low = (self.high // 2) if low is None else low
-        self.low_bytes = (self.high_bytes // 2) if low_bytes is None else low_bytes
-        if self.high and self.low >= self.high:
-            raise ValueError(f"queue low mark {self.low} must be below its high mark {self.high}")
-        if self.high_bytes and self.low_bytes >= self.high_bytes:
+        new_high = high or 0
+        new_high_bytes = high_bytes or 0
+        new_low = (new_high // 2) if low is None else low
+        new_low_bytes = (new_high_bytes // 2) if low_bytes is None else low_bytes
+        if new_high and new_low >= new_high:
+            raise ValueError(f"queue low mark {new_low} must be below its high mark {new_high}")
+        if new_high_bytes and new_low_bytes >= new_high_bytes:
             raise ValueError(
-                f"queue low_bytes mark {self.low_bytes} must be below high_bytes {self.high_bytes}"
+                f"queue low_bytes mark {new_low_bytes} must be below high_bytes {new_high_bytes}"
             )
+        self.high, self.high_bytes = new_high, new_high_bytes
+        self.low, self.low_bytes = new_low, new_low_bytes
+        by_count = high is not None or low is not None
+        by_bytes = high_bytes is not None or low_bytes is not None
+        # A kind of mark that is not set must not hold drain() back: with only
+        # a message bound, queued bytes do not matter, and the other way round.
+        self._drain_count = new_low if by_count or not by_bytes else sys.maxsize
+        self._drain_bytes = new_low_bytes if by_bytes or not by_count else sys.maxsize
         self._wake_drainers()
 
     def __len__(self) -> int:
@@ -153,7 +174,7 @@ class SendQueue:
             self._wake_drainers()
 
     def below_low(self) -> bool:
-        return len(self.entries) <= self.low and self.nbytes <= self.low_bytes
+        return len(self.entries) <= self._drain_count and self.nbytes <= self._drain_bytes
 
     def drain(self) -> Future[None]:
         """A future that resolves once the queue is at or below its low marks."""
