@@ -496,3 +496,28 @@ def test_ioloop_close_all_fds_with_open_streams(
         "ZMQStream closed with 3 queued message(s) not sent"
     ]
     assert all(r.exc_info is None for r in problems)
+
+
+@pytest.mark.parametrize("receiving", [False, True], ids=["idle", "receiving"])
+@pytest.mark.gen_test
+async def test_closing_one_of_two_streams_on_a_socket_closes_the_other(
+    io_loop: IOLoop, ctx: zmq.Context[Any], receiving: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found here: with the second stream idle, it never learned that the first
+    one closed their socket, and the socket's FD number stayed registered with
+    the IOLoop, so a new stream whose socket got that number failed with
+    "ValueError: fd N added twice"."""
+    sock = ctx.socket(zmq.PULL)
+    first = ZMQStream(sock, io_loop)
+    second = ZMQStream(sock, io_loop)
+    if receiving:
+        second.on_recv(lambda msg: None)
+    closed = asyncio.get_running_loop().create_future()
+    second.set_close_callback(lambda: closed.set_result(None))
+    fd = sock.FD
+    with caplog.at_level(logging.WARNING):
+        first.close()
+        await wait_future(closed)
+    assert second.closed()
+    assert fd not in io_loop.handlers
+    assert not _problems(caplog)

@@ -2,15 +2,20 @@
 
 Each example builds a fresh context, a sender stream and a receiver stream on
 their own IOLoop, plays a generated list of operations (sends of every frame
-kind, pause/resume, flush with flags and limits, queue-limit changes, loop
-turns), then resumes everything and checks:
+kind, send_threadsafe, copy=False with track=True, per-send callbacks,
+pause/resume, flush with flags and limits, queue-limit changes, loop turns),
+then ends in one of two ways and checks:
 
-* the receiver got every message that was accepted by a send call exactly
-  once and in order, except those dropped by ``flush(POLLIN)`` while paused
-  (documented), which are exactly the number flush reported;
-* the send callbacks saw every accepted message exactly once, in send order;
-* a mutable buffer the caller changed right after the send went out as it
-  was when sent.
+* "drain": the receiver got every message accepted by a send call exactly
+  once and in order, except those ``flush(POLLIN)`` dropped while paused
+  (documented), which are exactly as many as flush reported;
+* "close": the same for what close() handed to libzmq, while the messages it
+  reports unsent are the tail of the queue, as many as it returned;
+* in both, the send callbacks saw every accepted message exactly once, in send
+  order, with None, a MessageTracker (track=True) or StreamClosedError
+  (unsent at close) as status;
+* a mutable buffer the caller changed right after the send went out as it was
+  when sent.
 """
 
 from __future__ import annotations
@@ -27,11 +32,11 @@ from hypothesis import strategies as st
 from tornado.ioloop import IOLoop
 
 from tests.stream.helpers import Collector, wait_future
-from tzmq import SendQueueFull, ZMQStream
+from tzmq import SendQueueFull, StreamClosedError, ZMQStream
 
 # Examples per socket pair; raise it to hunt for rare orderings
 # (TZMQ_PROP_EXAMPLES=2000 make test).
-EXAMPLES = int(os.environ.get("TZMQ_PROP_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("TZMQ_PROP_EXAMPLES", "200"))
 
 POLLIN = int(zmq.POLLIN)
 POLLOUT = int(zmq.POLLOUT)
@@ -115,13 +120,14 @@ async def _play(
     receiver: ZMQStream,
     sender: ZMQStream,
     routed: bool,
+    ending: str,
 ) -> None:
     model = Scenario()
     got = Collector()
     sent_reports: list[bytes] = []
     own_reports: list[bytes] = []
     tracked: set[bytes] = set()
-    bad_status: list[tuple[bytes, Any]] = []
+    statuses: dict[bytes, Any] = {}
 
     def send(kinds: list[str], how: str) -> None:
         parts, expected, mutable = model.frames(kinds, track=how == "nocopy")
@@ -153,9 +159,7 @@ async def _play(
         # No assert here: the stream logs what a callback raises and carries on.
         key = _key(msg[0])
         sent_reports.append(key)
-        wanted = zmq.MessageTracker if key in tracked else type(None)
-        if not isinstance(status, wanted):
-            bad_status.append((key, status))
+        statuses[key] = status
 
     sender.on_send(on_send)
     receiver.on_recv(got)
@@ -186,11 +190,21 @@ async def _play(
         elif name == "turns":
             await _turns(op[1])
 
-    # Let everything through and wait until it has all arrived.
-    sender.set_queue_limits()
     receiver.on_recv(got)
-    await wait_future(sender.drain())
-    expected_count = len(model.accepted) - model.dropped
+    if ending == "drain":
+        # Let everything through and wait until it has all arrived.
+        sender.set_queue_limits()
+        await wait_future(sender.drain())
+        unsent = 0
+    else:
+        # close() hands what libzmq takes over (LINGER keeps it going) and
+        # reports the rest: the tail of the queue.
+        queued = sender.queue_size
+        sender.linger = 10_000
+        unsent = sender.close()
+        assert 0 <= unsent <= queued
+    delivered = model.accepted[: len(model.accepted) - unsent]
+    expected_count = len(delivered) - model.dropped
     await got.wait_for(expected_count)
     await _turns(3)
 
@@ -204,16 +218,26 @@ async def _play(
     assert len(received) == expected_count
     # In order and exactly once: a subsequence of what was accepted whose
     # gaps are only what flush(POLLIN) dropped while paused.
-    remaining = iter(model.accepted)
+    remaining = iter(delivered)
     for msg in received:
-        assert msg in remaining, (msg, model.accepted)
-    assert sent_reports == [_key(m[0]) for m in model.accepted]
+        assert msg in remaining, (msg, delivered)
+    keys = [_key(m[0]) for m in model.accepted]
+    assert sent_reports == keys
     assert own_reports == model.own_callbacks
-    assert not bad_status
+    for index, key in enumerate(keys):
+        status = statuses[key]
+        if index >= len(delivered):
+            assert isinstance(status, StreamClosedError), (key, status)
+        elif key in tracked:
+            assert isinstance(status, zmq.MessageTracker), (key, status)
+        else:
+            assert status is None, (key, status)
     assert sender.queue_size == 0 and sender.queue_bytes == 0
 
 
-def _run_example(ops: list[tuple[Any, ...]], pair: tuple[int, int, str], hwm: int) -> None:
+def _run_example(
+    ops: list[tuple[Any, ...]], pair: tuple[int, int, str], hwm: int, ending: str
+) -> None:
     bind_type, connect_type, transport = pair
     context = zmq.Context()
     loop = IOLoop(make_current=False)
@@ -234,7 +258,7 @@ def _run_example(ops: list[tuple[Any, ...]], pair: tuple[int, int, str], hwm: in
             receiver = ZMQStream(bound, loop, max_batch=4)
             sender = ZMQStream(connected, loop, max_batch=4)
             try:
-                await _play(ops, receiver, sender, bind_type == zmq.ROUTER)
+                await _play(ops, receiver, sender, bind_type == zmq.ROUTER, ending)
             finally:
                 receiver.close()
                 sender.close()
@@ -257,4 +281,19 @@ def _run_example(ops: list[tuple[Any, ...]], pair: tuple[int, int, str], hwm: in
 def test_random_operations_deliver_everything_once_in_order(
     pair: tuple[int, int, str], ops: list[tuple[Any, ...]], hwm: int
 ) -> None:
-    _run_example(ops, pair, hwm)
+    _run_example(ops, pair, hwm, "drain")
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=lambda p: f"{p[2]}-{zmq.SocketType(p[1]).name}")
+@settings(
+    max_examples=EXAMPLES // 2,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(ops=operations, hwm=st.sampled_from([1, 2, 5, 1000]))
+def test_random_operations_then_close_account_for_every_message(
+    pair: tuple[int, int, str], ops: list[tuple[Any, ...]], hwm: int
+) -> None:
+    """Every accepted message is delivered, or counted by close() and reported to
+    its callbacks with StreamClosedError; the unsent ones are the queue's tail."""
+    _run_example(ops, pair, hwm, "close")

@@ -590,6 +590,10 @@ class ZMQStream:
                 socket.close(linger=linger)
             except zmq.ZMQError as error:
                 _log.debug("ZMQStream socket close: %s", error)
+            # Other clients of the same socket (a second stream, a future
+            # socket) must learn it is gone and the FD be released: a pass
+            # finds the socket closed and does both.
+            self._watch.wake()
         object.__setattr__(self, "socket", None)
         self._recv_handler = _NO_HANDLER
         close_callback, self._close_callback = self._close_callback, None
