@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -326,7 +327,7 @@ def test_sends_from_threads_just_before_close_are_handed_over(
     assert [pull.recv() for _ in range(5)] == [b"%d" % i for i in range(5)]
     with pytest.raises(StreamClosedError):
         stream.send(b"late")
-    assert not [r for r in caplog.records if r.levelno >= 30]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 def test_send_from_another_thread_on_a_closed_stream_fails_at_the_call(
@@ -370,3 +371,46 @@ def test_coroutine_callbacks_run_on_the_loop_thread(
     assert done.wait(WAIT)
     assert set(threads) == {loop_thread.ident}
     loop_thread.call(stream.close)
+
+
+def test_closed_asked_from_another_thread_closes_on_the_loop(
+    ctx: zmq.Context[Any], loop_thread: LoopThread
+) -> None:
+    """jupyter_client calls stream.closed() from its own thread.
+
+    Found here: a socket found closed made closed() run close(), with its close
+    callback and IOLoop.remove_handler, on the calling thread.
+    """
+    loop_thread.start()
+    pull = ctx.socket(zmq.PULL)
+    stream = loop_thread.call(lambda: ZMQStream(pull, loop_thread.loop))
+    assert not stream.closed()
+    closed_on: list[int] = []
+    done = threading.Event()
+    stream.set_close_callback(lambda: (closed_on.append(threading.get_ident()), done.set()))
+    loop_thread.call(pull.close)  # behind the stream's back
+    assert stream.closed()
+    assert done.wait(WAIT)
+    assert closed_on == [loop_thread.ident]
+
+
+def test_send_from_another_thread_after_the_socket_was_closed_behind_the_stream(
+    ctx: zmq.Context[Any], loop_thread: LoopThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The message is counted and reported like any unsent at close, not logged as an error."""
+    loop_thread.start()
+    push = ctx.socket(zmq.PUSH)
+    stream = loop_thread.call(lambda: ZMQStream(push, loop_thread.loop))
+    statuses: list[Any] = []
+    done = threading.Event()
+    stream.on_send(lambda msg, status: statuses.append(status))
+    stream.set_close_callback(done.set)
+    loop_thread.call(push.close)  # behind the stream's back
+    with caplog.at_level(logging.WARNING):
+        stream.send(b"lost")  # the stream cannot know yet: accepted here
+        assert done.wait(WAIT)
+        loop_thread.call(lambda: None)
+    assert len(statuses) == 1 and isinstance(statuses[0], StreamClosedError)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        "ZMQStream closed with 1 queued message(s) not sent"
+    ]

@@ -29,8 +29,9 @@ methods take it too) are checked at the call (bad input, a closed stream, a
 full bounded queue raise there), wait in an inbox that the loop empties in
 order, and never touch the socket from the calling thread. ``on_recv`` and
 ``on_send`` changes from another thread take effect at once and the loop
-re-checks readiness. Before the loop runs, the thread that calls is taken to
-be the loop's. Callbacks always run on the loop thread.
+re-checks readiness. ``closed()``, ``receiving()`` and ``sending()`` may be
+asked from any thread. Before the loop runs, the thread that calls is taken
+to be the loop's. Callbacks always run on the loop thread.
 """
 
 from __future__ import annotations
@@ -459,7 +460,12 @@ class ZMQStream:
         except SendQueueFull:
             outbox.enqueue(entry)
         except zmq.ZMQError as error:
-            outbox.report_error(list(entry.parts), error, entry.callback)
+            if error.errno not in _SOCKET_GONE:
+                outbox.report_error(list(entry.parts), error, entry.callback)
+                return
+            # Closed behind our back: close() reports it, counted, with the rest.
+            outbox.enqueue(entry)
+            self.close()
 
     # -- receiving ----------------------------------------------------------------
 
@@ -557,12 +563,19 @@ class ZMQStream:
         return count
 
     def closed(self) -> bool:
-        """True once the stream, or its socket behind its back, was closed."""
+        """True once the stream, or its socket behind its back, was closed.
+
+        Safe from any thread (jupyter_client asks from its own): a socket found
+        closed closes the stream on the loop thread.
+        """
         socket = self.socket
         if socket is None:
             return True
         if socket.closed:
-            self.close()
+            if self._on_loop_thread():
+                self.close()
+            else:
+                self.io_loop.add_callback(self.close)
             return True
         return False
 
