@@ -521,3 +521,84 @@ async def test_closing_one_of_two_streams_on_a_socket_closes_the_other(
     assert second.closed()
     assert fd not in io_loop.handlers
     assert not _problems(caplog)
+
+
+@pytest.mark.gen_test
+async def test_stop_on_recv_and_stop_on_send(io_loop: IOLoop, socket_pair: SocketPair) -> None:
+    a, b = socket_pair(zmq.PAIR, zmq.PAIR, "inproc")
+    stream = ZMQStream(a)  # io_loop=None: the current loop
+    assert stream.io_loop is io_loop
+    got = Collector()
+    sent: list[list[bytes]] = []
+    stream.on_recv_stream(lambda s, msg: got(msg))
+    stream.on_send_stream(lambda s, msg, status: sent.append(msg))
+    b.send(b"1")
+    stream.send(b"x")
+    await got.wait_for(1)
+    await _turns()
+    assert sent == [[b"x"]]
+    stream.stop_on_recv()
+    stream.stop_on_send()
+    assert not stream.receiving()
+    b.send(b"2")
+    stream.send(b"y")
+    await _turns(10)
+    assert got.messages == [[b"1"]] and sent == [[b"x"]]
+    stream.on_recv_stream(None)  # the None forms are accepted too
+    stream.on_send_stream(None)
+    stream.on_recv(got)  # the paused message was kept by libzmq
+    assert await got.wait_for(2) == [[b"1"], [b"2"]]
+    assert [b.recv(), b.recv()] == [b"x", b"y"]
+    stream.close()
+
+
+@pytest.mark.parametrize("sock_type", [zmq.DEALER, zmq.PUSH])
+@pytest.mark.gen_test
+async def test_flush_and_close_return_when_the_peer_is_gone(
+    io_loop: IOLoop, ctx: zmq.Context[Any], sock_type: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A killed kernel: its sockets vanish while ours still has messages queued."""
+    peer = ctx.socket(zmq.ROUTER if sock_type == zmq.DEALER else zmq.PULL)
+    peer.rcvhwm = 5
+    port = peer.bind_to_random_port("tcp://127.0.0.1")
+    sock = ctx.socket(sock_type)
+    sock.sndhwm = 5
+    sock.connect(f"tcp://127.0.0.1:{port}")
+    stream = ZMQStream(sock, io_loop)
+    for i in range(200):
+        stream.send(b"%d" % i)
+    peer.close(linger=0)  # the peer dies with everything unread
+    await _turns()
+    assert stream.queue_size > 0
+    before = stream.queue_size
+    for _ in range(20):
+        assert stream.flush() <= before
+        assert stream.flush(zmq.POLLOUT, limit=10) <= 10
+        await _turns(1)
+    with caplog.at_level(logging.WARNING):
+        unsent = stream.close(linger=0)
+    assert unsent > 0
+    assert [r.getMessage() for r in _problems(caplog)] == [
+        f"ZMQStream closed with {unsent} queued message(s) not sent"
+    ]
+
+
+def test_coroutine_close_callback_after_ioloop_close(
+    ctx: zmq.Context[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found here: closed() raised RuntimeError('Event loop is closed') when the
+    close callback was a coroutine function and the IOLoop had been closed."""
+    loop = IOLoop(make_current=False)
+    sock = ctx.socket(zmq.PULL)
+    stream = ZMQStream(sock, loop)
+
+    async def on_close() -> None:
+        raise AssertionError("cannot run: the loop is closed")
+
+    stream.set_close_callback(on_close)
+    loop.close(all_fds=True)
+    with caplog.at_level(logging.WARNING):
+        assert stream.closed()
+    assert [r.getMessage() for r in _problems(caplog)] == [
+        f"ZMQStream coroutine callback {on_close!r} not run: its loop is closed"
+    ]
