@@ -1,0 +1,128 @@
+"""Helpers for auth tests: ZAP request frames, and the decision log as events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from tornado import gen
+
+from tzmq.auth import Decision
+
+WAIT = timedelta(seconds=5)
+
+
+def zap_request(
+    mechanism: bytes = b"NULL",
+    *credentials: bytes,
+    domain: bytes = b"",
+    address: bytes = b"127.0.0.1",
+    identity: bytes = b"",
+    request_id: bytes = b"1",
+    version: bytes = b"1.0",
+    envelope: tuple[bytes, ...] = (b"\x00route",),
+) -> list[bytes]:
+    """A ZAP request as the handler's ROUTER socket receives it."""
+    return [
+        *envelope,
+        b"",
+        version,
+        request_id,
+        domain,
+        address,
+        identity,
+        mechanism,
+        *credentials,
+    ]
+
+
+class DecisionLog(logging.Handler):
+    """Every record of the ``tzmq.auth`` logger, and the decisions among them.
+
+    ``await wait_for(predicate)`` resolves with the first decision (past or
+    future) that matches, within the suite's bound: the event a test waits
+    on instead of sleeping.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self.decisions: list[Decision] = []
+        self._waiters: list[tuple[Callable[[Decision], bool], asyncio.Future[Decision]]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+        decision = getattr(record, "zap_decision", None)
+        if decision is None:
+            return
+        self.decisions.append(decision)
+        for predicate, future in list(self._waiters):
+            if not future.done() and predicate(decision):
+                future.set_result(decision)
+
+    def text(self) -> str:
+        """Every message as formatted, with tracebacks: what a log file would hold."""
+        formatter = logging.Formatter()
+        return "\n".join(formatter.format(r) for r in self.records)
+
+    async def wait_for(self, predicate: Callable[[Decision], bool]) -> Decision:
+        for decision in self.decisions:
+            if predicate(decision):
+                return decision
+        future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
+        self._waiters.append((predicate, future))
+        try:
+            return await gen.with_timeout(WAIT, future)
+        except gen.TimeoutError:
+            raise AssertionError(
+                f"no matching ZAP decision within {WAIT.total_seconds()}s; saw {self.decisions}"
+            ) from None
+
+
+@contextmanager
+def decision_log() -> Iterator[DecisionLog]:
+    """Capture the ``tzmq.auth`` logger at DEBUG for the duration."""
+    logger = logging.getLogger("tzmq.auth")
+    handler = DecisionLog()
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+
+# A public certificate as pyzmq 27's zmq.auth.certs writes it, byte for byte
+# apart from the date (metadata goes to the secret file only there).
+PYZMQ_PUBLIC = """#   ****  Generated on 2024-05-01 12:00:00.000000 by pyzmq  ****
+#   ZeroMQ CURVE Public Certificate
+#   Exchange securely, or use a secure mechanism to verify the contents
+#   of this file after exchange. Store public certificates in your home
+#   directory, in the .curve subdirectory.
+
+metadata
+curve
+    public-key = "{public}"
+"""
+
+PYZMQ_SECRET = """#   ****  Generated on 2024-05-01 12:00:00.000000 by pyzmq  ****
+#   ZeroMQ CURVE **Secret** Certificate
+#   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions.
+
+metadata
+    name = alice
+curve
+    public-key = "{public}"
+    secret-key = "{secret}"
+"""
+
+
+def write_pyzmq_public(path: str, public: bytes) -> None:
+    """Write a public certificate the way pyzmq does."""
+    with open(path, "w", encoding="utf8") as f:
+        f.write(PYZMQ_PUBLIC.format(public=public.decode("ascii")))
