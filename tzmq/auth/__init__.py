@@ -7,7 +7,7 @@ passwords current as their files change.
 Thread-safety: see each module; everything runs on one thread.
 """
 
-from .certs import CertificateStore, load_certificate, load_certificates
+from .certs import CertificateStore, create_certificates, load_certificate, load_certificates
 from .passwords import PasswordFile
 from .zap import CURVE_ALLOW_ANY, CredentialsProvider, Decision, PendingDecision, ZAPPolicy
 
@@ -19,6 +19,7 @@ __all__ = [
     "PasswordFile",
     "PendingDecision",
     "ZAPPolicy",
+    "create_certificates",
     "load_certificate",
     "load_certificates",
 ]

@@ -12,6 +12,13 @@ reads, so key files move freely between czmq, pyzmq and tzmq::
 The secret file (``<name>.key_secret``) adds a ``secret-key`` line under
 ``curve``. Keys are Z85 text, 40 characters for 32 bytes.
 
+`create_certificates` writes a new key pair as ``<name>.key`` and
+``<name>.key_secret``. The secret file is created readable and writable by
+its owner only (0600) from its first byte (pyzmq writes it 0644), both files
+are written under a temporary name and renamed into place, so a reader (or a
+store watching the directory) never sees half a file, and metadata goes in
+both files, as czmq does (pyzmq puts it in the secret file only).
+
 `CertificateStore` holds the public keys of every ``*.key`` file in a
 directory and notices files added, removed or renamed there without being
 told (as czmq's zcertstore does): each lookup costs one ``stat`` of the
@@ -26,17 +33,23 @@ is not thread-safe (use it from the IOLoop thread).
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
+import re
+import secrets
+from collections.abc import Mapping
 from typing import Any
 
+import zmq
 from zmq.utils import z85
 
 from ._filewatch import ChangeWatch
 
-__all__ = ["CertificateStore", "load_certificate", "load_certificates"]
+__all__ = ["CertificateStore", "create_certificates", "load_certificate", "load_certificates"]
 
 _PUBLIC_SUFFIX = ".key"
+_SECRET_SUFFIX = ".key_secret"
 
 _KEY_TEXT_LENGTH = 40
 
@@ -56,6 +69,127 @@ def _is_z85_key(text: bytes) -> bool:
         if value >= 1 << 32:
             return False
     return True
+
+
+_PUBLIC_BANNER = """\
+#   ****  Generated on {now} by tzmq  ****
+#   ZeroMQ CURVE Public Certificate
+#   Exchange securely, or use a secure mechanism to verify the contents
+#   of this file after exchange. Store public certificates in your home
+#   directory, in the .curve subdirectory.
+
+"""
+
+_SECRET_BANNER = """\
+#   ****  Generated on {now} by tzmq  ****
+#   ZeroMQ CURVE **Secret** Certificate
+#   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions.
+
+"""
+
+# ZPL (RFC 4) names: letters, digits and these.
+_ZPL_NAME = re.compile(r"[A-Za-z0-9$\-_@.&+/]+")
+
+
+def _text(value: str | bytes, what: str) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"certificate {what} must be str or bytes, not {type(value).__name__}")
+
+
+def _metadata_lines(metadata: Mapping[str | bytes, str | bytes] | None) -> str:
+    """The metadata section, quoted as czmq writes it; ValueError for what ZPL cannot hold."""
+    lines = ["metadata\n"]
+    for raw_name, raw_value in (metadata or {}).items():
+        name = _text(raw_name, "metadata name")
+        value = _text(raw_value, "metadata value")
+        if not _ZPL_NAME.fullmatch(name):
+            raise ValueError(f"metadata name {name!r} is not a ZPL name")
+        if name.startswith(("public-key", "secret-key")):
+            # pyzmq's reader takes any line starting so for a key.
+            raise ValueError(f"metadata name {name!r} would be read as a key")
+        if "\n" in value or "\r" in value:
+            raise ValueError(f"metadata value for {name!r} spans lines")
+        if '"' not in value:
+            lines.append(f'    {name} = "{value}"\n')
+        elif "'" not in value:
+            lines.append(f"    {name} = '{value}'\n")
+        else:
+            raise ValueError(f"metadata value for {name!r} holds both quote characters")
+    return "".join(lines)
+
+
+def _write_temporary(directory: str, name: str, text: str, mode: int) -> str:
+    """Write ``text`` to a new file in ``directory`` created with ``mode``; return its path."""
+    data = text.encode("utf-8")
+    while True:
+        path = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            # O_EXCL: a fresh file (never one planted there, nor a symlink), whose
+            # mode is set at creation, before the first byte is written.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        except FileExistsError:
+            continue
+        break
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path
+
+
+def create_certificates(
+    key_dir: str | os.PathLike[str],
+    name: str,
+    metadata: Mapping[str | bytes, str | bytes] | None = None,
+) -> tuple[str, str]:
+    """Create a CURVE key pair; return the paths of its public and secret files.
+
+    Writes ``<key_dir>/<name>.key`` (public) and ``<key_dir>/<name>.key_secret``
+    (public and secret key, mode 0600), replacing files of that name.
+    ``metadata`` (``{name: value}``) goes in both. Raises ValueError for a
+    ``name`` that is not a plain file name or metadata ZPL cannot hold, and
+    OSError if the files cannot be written; nothing is left behind then.
+
+    >>> public_file, secret_file = create_certificates("keys", "server")  # doctest: +SKIP
+    >>> load_certificate(secret_file)                                     # doctest: +SKIP
+    (b'...40 characters...', b'...40 characters...')
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"certificate name must be a str, not {type(name).__name__}")
+    if name in ("", ".", "..") or os.path.basename(name) != name:
+        raise ValueError(f"certificate name {name!r} must be a plain file name")
+    metadata_text = _metadata_lines(metadata)
+    directory = os.fspath(key_dir)
+    public, secret = zmq.curve_keypair()
+    now = datetime.datetime.now()
+    curve = f'curve\n    public-key = "{public.decode("ascii")}"\n'
+    public_text = _PUBLIC_BANNER.format(now=now) + metadata_text + curve
+    secret_text = (
+        _SECRET_BANNER.format(now=now)
+        + metadata_text
+        + curve
+        + f'    secret-key = "{secret.decode("ascii")}"\n'
+    )
+    public_file = os.path.join(directory, name + _PUBLIC_SUFFIX)
+    secret_file = os.path.join(directory, name + _SECRET_SUFFIX)
+    temporary = [_write_temporary(directory, name, secret_text, 0o600)]
+    try:
+        temporary.append(_write_temporary(directory, name, public_text, 0o666))
+        os.replace(temporary[0], secret_file)
+        os.replace(temporary[1], public_file)
+    except BaseException:
+        for path in temporary:
+            if os.path.exists(path):
+                os.unlink(path)
+        raise
+    return public_file, secret_file
 
 
 def _unquote(value: str) -> str:
