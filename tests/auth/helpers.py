@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
+import zmq
 from tornado import gen
+from tornado.ioloop import IOLoop
 
+from tzmq import ZMQStream
 from tzmq.auth import Decision
 
 WAIT = timedelta(seconds=5)
@@ -68,8 +73,9 @@ class DecisionLog(logging.Handler):
         formatter = logging.Formatter()
         return "\n".join(formatter.format(r) for r in self.records)
 
-    async def wait_for(self, predicate: Callable[[Decision], bool]) -> Decision:
-        for decision in self.decisions:
+    async def wait_for(self, predicate: Callable[[Decision], bool], since: int = 0) -> Decision:
+        """The first decision from index ``since`` on that matches (bounded wait)."""
+        for decision in self.decisions[since:]:
             if predicate(decision):
                 return decision
         future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
@@ -126,3 +132,54 @@ def write_pyzmq_public(path: str, public: bytes) -> None:
     """Write a public certificate the way pyzmq does."""
     with open(path, "w", encoding="utf8") as f:
         f.write(PYZMQ_PUBLIC.format(public=public.decode("ascii")))
+
+
+HANDSHAKE_EVENTS = (
+    zmq.EVENT_HANDSHAKE_SUCCEEDED
+    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+)
+
+
+class HandshakeMonitor:
+    """A socket's handshake events, parsed from its monitor socket as they come.
+
+    Each event is ``(event, value)``; for ``EVENT_HANDSHAKE_FAILED_AUTH`` the
+    value is the ZAP status code.
+    """
+
+    def __init__(self, socket: zmq.Socket[Any], io_loop: IOLoop) -> None:
+        self._socket = socket
+        self._stream = ZMQStream(socket.get_monitor_socket(HANDSHAKE_EVENTS), io_loop)
+        self.events: list[tuple[int, int]] = []
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._stream.on_recv(self._on_event)
+
+    def _on_event(self, msg: list[bytes]) -> None:
+        # The first frame is a native-endian uint16 event and uint32 value.
+        event, value = struct.unpack("=HI", msg[0][:6])
+        self.events.append((event, value))
+        for kind, count, future in list(self._waiters):
+            if not future.done() and self.count(kind) >= count:
+                future.set_result(None)
+
+    def count(self, event: int) -> int:
+        return sum(1 for kind, _ in self.events if kind == event)
+
+    async def wait_for(self, event: int, count: int = 1) -> None:
+        """Wait (bounded) until ``event`` has happened ``count`` times in all."""
+        if self.count(event) >= count:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((event, count, future))
+        try:
+            await gen.with_timeout(WAIT, future)
+        except gen.TimeoutError:
+            raise AssertionError(
+                f"event {event} x{count} not seen within {WAIT.total_seconds()}s: {self.events}"
+            ) from None
+
+    def close(self) -> None:
+        self._socket.disable_monitor()
+        self._stream.close(linger=0)

@@ -389,6 +389,13 @@ def test_curve_async_callback_is_pending() -> None:
     assert isinstance(failed, PendingDecision)
     assert failed.fail(TimeoutError("slow")).status_code == "500"
     assert Z85_KEY.decode() in repr(failed)
+    with decision_log() as log:
+        abandoned = policy.handle(curve())
+        assert isinstance(abandoned, PendingDecision)
+        decision = abandoned.abandon()
+        assert (decision.status_code, decision.status_text) == ("500", "Authenticator stopped")
+        assert abandoned.resolve(True) is decision
+    assert [(r.levelno, r.exc_info) for r in log.records] == [(logging.WARNING, None)]
 
 
 def test_curve_user_id_override() -> None:

@@ -190,8 +190,10 @@ class PendingDecision:
     """A CURVE decision waiting for the awaitable a credentials callback returned.
 
     Await ``verdict``, then call ``resolve(value)`` with what it gave or
-    ``fail(error)`` with what it raised; either returns the `Decision` (and
-    logs it). Neither raises. Calling again returns the first decision.
+    ``fail(error)`` with what it raised; a handler that stops before then
+    calls ``abandon()``, so the handshake fails now instead of waiting for
+    libzmq's handshake timeout. Each returns the `Decision` (and logs it) and
+    never raises; once decided, every call returns that first decision.
     """
 
     def __init__(
@@ -220,6 +222,15 @@ class PendingDecision:
         """The decision (500) once the callback's awaitable raised ``error``."""
         if self._decision is None:
             self._decision = self._policy._internal_error(self._request, error)
+        return self._decision
+
+    def abandon(self, reason: str = "Authenticator stopped") -> Decision:
+        """The decision (500, logged as a warning) when nobody will wait for the verdict."""
+        if self._decision is None:
+            peer = z85.encode(self._key).decode("ascii")
+            self._decision = self._policy._conclude(
+                self._request, "500", reason, peer=peer, level=logging.WARNING
+            )
         return self._decision
 
 
@@ -314,7 +325,9 @@ class ZAPPolicy:
                 f"not {type(passwords).__name__}"
             )
         self._plain[domain] = source
-        self.log.debug("ZAP PLAIN domain %r: %r", domain, source)
+        # Never the mapping itself: its values are passwords.
+        what = repr(source) if isinstance(source, PasswordFile) else f"{len(source)} users"
+        self.log.debug("ZAP PLAIN domain %r: %s", domain, what)
 
     def configure_curve(self, domain: str = "*", location: str | os.PathLike[str] = ".") -> None:
         """Set the CURVE keys of ``domain``: a certificate directory or `CURVE_ALLOW_ANY`.
@@ -514,6 +527,7 @@ class ZAPPolicy:
         user_id: bytes = b"",
         peer: str = "",
         error: BaseException | None = None,
+        level: int | None = None,
     ) -> Decision:
         decision = Decision(
             status,
@@ -527,7 +541,7 @@ class ZAPPolicy:
             request.request_id,
         )
         self.log.log(
-            _LEVELS[status],
+            _LEVELS[status] if level is None else level,
             "ZAP %s %s: mechanism=%s address=%s domain=%r peer=%r user_id=%r",
             status,
             reason,
