@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zmq
 
 from tests.auth.helpers import PYZMQ_SECRET, decision_log, write_pyzmq_public
-from tzmq.auth import CertificateStore, PasswordFile, load_certificate, load_certificates
+from tzmq.auth import CertificateStore, PasswordFile, certs, load_certificate, load_certificates
 from tzmq.auth._filewatch import RACY_SECONDS, ChangeWatch
 
 
@@ -237,3 +238,31 @@ def test_certificate_store_is_cheap_once_settled(tmp_path: Path) -> None:
     (tmp_path / "a.key").unlink()
     assert public not in store
     assert scans == 1
+
+
+def test_certificate_store_reads_only_new_or_changed_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old_keys = [keypair()[0] for _ in range(5)]
+    for i, public in enumerate(old_keys):
+        write_pyzmq_public(str(tmp_path / f"old{i}.key"), public)
+        age(tmp_path / f"old{i}.key", RACY_SECONDS + 1)
+    store = CertificateStore(tmp_path)
+    read: list[str] = []
+    real_load = certs.load_certificate
+
+    def counting_load(path: Any) -> tuple[bytes, bytes | None]:
+        read.append(os.path.basename(path))
+        return real_load(path)
+
+    monkeypatch.setattr(certs, "load_certificate", counting_load)
+    new = keypair()[0]
+    write_pyzmq_public(str(tmp_path / "new.key"), new)
+    assert store.keys() == {*old_keys, new}
+    assert read == ["new.key"]
+    # A file rewritten in place is read again at the next directory change.
+    replaced = keypair()[0]
+    write_pyzmq_public(str(tmp_path / "old0.key"), replaced)
+    (tmp_path / "unrelated").write_text("")
+    assert replaced in store and old_keys[0] not in store
+    assert "old0.key" in read

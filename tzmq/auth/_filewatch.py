@@ -19,10 +19,16 @@ from __future__ import annotations
 import os
 import time
 
-__all__ = ["RACY_SECONDS", "ChangeWatch"]
+__all__ = ["RACY_SECONDS", "ChangeWatch", "settled"]
 
 RACY_SECONDS = 2.0
 _RACY_NS = int(RACY_SECONDS * 1e9)
+
+
+def settled(mtime_ns: int) -> bool:
+    """True if a change after a read now must give the path a later mtime than ``mtime_ns``."""
+    return time.time_ns() - mtime_ns > _RACY_NS
+
 
 _Signature = tuple[int, int, int, int]
 
@@ -45,12 +51,12 @@ class ChangeWatch:
             st = os.stat(self.path)
         except OSError:
             signature = None
-            settled = True
+            trusted = True
         else:
             signature = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-            settled = time.time_ns() - st.st_mtime_ns > _RACY_NS
+            trusted = settled(st.st_mtime_ns)
         if signature == self._seen and self._settled:
             return False
         self._seen = signature
-        self._settled = settled
+        self._settled = trusted
         return True

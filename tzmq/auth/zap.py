@@ -62,6 +62,7 @@ field over 255 bytes, an empty mechanism
 mechanism not NULL, PLAIN, CURVE or GSSAPI      400 Unsupported mechanism
 credentials of the wrong count or size          400 Invalid credentials
 a callback or ``curve_user_id`` raises          500 Internal error
+the handler stops while a callback is pending   500 Authenticator stopped
 ==============================================  ===============================
 
 Every decision is logged on the policy's logger (``tzmq.auth`` by default):
