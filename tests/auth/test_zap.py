@@ -151,6 +151,10 @@ def test_allow_rejects_what_is_not_an_ip_address() -> None:
         ZAPPolicy().allow("localhost")
     with pytest.raises(ValueError):
         ZAPPolicy().deny("")
+    with pytest.raises(TypeError):
+        ZAPPolicy().allow(2130706433)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        ZAPPolicy().deny(b"127.0.0.1")  # type: ignore[arg-type]
 
 
 def test_allow_list() -> None:

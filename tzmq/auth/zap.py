@@ -237,6 +237,9 @@ class PendingDecision:
 
 def _canonical_address(address: str) -> str:
     """The IP address in one spelling; ValueError if it is not an IP address."""
+    if not isinstance(address, str):
+        # ip_address() would take an int (or bytes) and mean something else.
+        raise TypeError(f"addresses are str, not {type(address).__name__}")
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return str(ip.ipv4_mapped)
