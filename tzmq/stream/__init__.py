@@ -7,15 +7,19 @@ method says otherwise.
 
 from ._sendqueue import SendQueueFull
 from .future import CancelledError, Context, Socket
+from .monitor import MonitorEvent, MonitorMessageError, SocketMonitor
 from .poller import Poller
 from .zmqstream import StreamClosedError, ZMQStream
 
 __all__ = [
     "CancelledError",
     "Context",
+    "MonitorEvent",
+    "MonitorMessageError",
     "Poller",
     "SendQueueFull",
     "Socket",
+    "SocketMonitor",
     "StreamClosedError",
     "ZMQStream",
 ]
