@@ -140,7 +140,11 @@ class ZMQStream:
         self._outbox = Outbox(plain, self.io_loop, self._queue, self._update_interest)
         self._closing = False
         self._watch = SocketWatch.get(plain, self.io_loop)
-        self._watch.attach(self)
+        if self._on_loop_thread():
+            self._watch.attach(self)
+        else:
+            # Registering the FD touches the running loop: do it on its thread.
+            self.io_loop.add_callback(self._watch.attach, self)
 
     # -- pass-through to the socket ------------------------------------------------
 
