@@ -13,6 +13,6 @@ text]``; any SUB can read them.
 Thread-safety: `PUBHandler` may be used from any thread.
 """
 
-from .handlers import TOPIC_DELIM, PUBHandler
+from .handlers import TOPIC_DELIM, PUBHandler, TopicLogger
 
-__all__ = ["TOPIC_DELIM", "PUBHandler"]
+__all__ = ["TOPIC_DELIM", "PUBHandler", "TopicLogger"]

@@ -42,6 +42,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import sys
 import threading
 from copy import copy
 from typing import Any
@@ -51,7 +52,7 @@ import zmq
 from . import _wire
 from ._wire import TOPIC_DELIM
 
-__all__ = ["TOPIC_DELIM", "PUBHandler"]
+__all__ = ["TOPIC_DELIM", "PUBHandler", "TopicLogger"]
 
 # Frames are sent with zmq.Socket's own method: a subclass (an async socket)
 # may return futures from send() or need a loop in the calling thread.
@@ -64,6 +65,11 @@ _GONE = (errno.ENOTSOCK, zmq.ETERM)
 _OWN_LINGER_MS = 1000
 
 _PLAIN = logging.Formatter("%(message)s\n")
+
+# TopicLogger puts two frames of its own (a method, then _topic_log) between
+# the caller and Logger._log. Since 3.11 findCaller counts both in stacklevel;
+# before, it started above the frame that called _log, so one.
+_OWN_FRAMES = 1 if sys.version_info >= (3, 11) else 0
 
 
 def _default_formatters() -> dict[int, logging.Formatter | None]:
@@ -262,6 +268,82 @@ class PUBHandler(logging.Handler):
             # Outside the lock: term() waits for LINGER, loggers must not.
             self.ctx.term()
         super().close()
+
+
+class TopicLogger(logging.Logger):
+    """A Logger whose methods take a topic before the message.
+
+    The topic becomes the record's subtopic under a `PUBHandler`::
+
+        log = TopicLogger("app")
+        log.addHandler(PUBHandler(socket, root_topic="worker"))
+        log.warning("db.pool", "%d connections lost", 3)
+        # -> [b"worker.WARNING.db.pool", b"WARNING app.py:3 - 3 connections lost\n"]
+
+    The keyword arguments of `logging.Logger` (``exc_info``, ``stack_info``,
+    ``stacklevel``, ``extra``) work as there, and records name the caller's
+    file and line. ``warn`` is kept, without a deprecation warning, for code
+    written against pyzmq's TopicLogger.
+    """
+
+    def __init__(self, name: str, level: int | str = logging.NOTSET) -> None:
+        super().__init__(name, level)
+
+    def _topic_log(
+        self, level: int, topic: str, msg: object, args: tuple[object, ...], kwargs: Any
+    ) -> None:
+        # Only the methods below call this, so the caller is a fixed depth up.
+        kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1 + _OWN_FRAMES
+        self._log(level, f"{topic}{TOPIC_DELIM}{msg}", args, **kwargs)
+
+    def log(  # type: ignore[override]
+        self, level: int, topic: str, msg: object, *args: object, **kwargs: Any
+    ) -> None:
+        """Log ``msg % args`` at ``level`` under ``topic``."""
+        if not isinstance(level, int):
+            raise TypeError(f"level must be an int, not {type(level).__name__}")
+        if self.isEnabledFor(level):
+            self._topic_log(level, topic, msg, args, kwargs)
+
+    def debug(self, topic: str, msg: object, *args: object, **kwargs: Any) -> None:  # type: ignore[override]
+        """Log at DEBUG under ``topic``."""
+        if self.isEnabledFor(logging.DEBUG):
+            self._topic_log(logging.DEBUG, topic, msg, args, kwargs)
+
+    def info(self, topic: str, msg: object, *args: object, **kwargs: Any) -> None:  # type: ignore[override]
+        """Log at INFO under ``topic``."""
+        if self.isEnabledFor(logging.INFO):
+            self._topic_log(logging.INFO, topic, msg, args, kwargs)
+
+    def warning(self, topic: str, msg: object, *args: object, **kwargs: Any) -> None:  # type: ignore[override]
+        """Log at WARNING under ``topic``."""
+        if self.isEnabledFor(logging.WARNING):
+            self._topic_log(logging.WARNING, topic, msg, args, kwargs)
+
+    def warn(self, topic: str, msg: object, *args: object, **kwargs: Any) -> None:  # type: ignore[override]
+        """Same as `warning` (pyzmq's name)."""
+        if self.isEnabledFor(logging.WARNING):
+            self._topic_log(logging.WARNING, topic, msg, args, kwargs)
+
+    def error(self, topic: str, msg: object, *args: object, **kwargs: Any) -> None:  # type: ignore[override]
+        """Log at ERROR under ``topic``."""
+        if self.isEnabledFor(logging.ERROR):
+            self._topic_log(logging.ERROR, topic, msg, args, kwargs)
+
+    def exception(  # type: ignore[override]
+        self, topic: str, msg: object, *args: object, exc_info: Any = True, **kwargs: Any
+    ) -> None:
+        """Log at ERROR under ``topic`` with the exception being handled."""
+        if self.isEnabledFor(logging.ERROR):
+            kwargs["exc_info"] = exc_info
+            self._topic_log(logging.ERROR, topic, msg, args, kwargs)
+
+    def critical(self, topic: str, msg: object, *args: object, **kwargs: Any) -> None:  # type: ignore[override]
+        """Log at CRITICAL under ``topic``."""
+        if self.isEnabledFor(logging.CRITICAL):
+            self._topic_log(logging.CRITICAL, topic, msg, args, kwargs)
+
+    fatal = critical  # type: ignore[assignment]
 
 
 def _text(topic: str | bytes) -> str:
