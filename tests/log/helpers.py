@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 import zmq
+from tornado import gen
 
 WAIT_MS = 5000
 
@@ -62,14 +65,30 @@ def fresh_logger(name: str, *handlers: logging.Handler) -> logging.Logger:
 
 
 class Recorder(logging.Handler):
-    """A handler that keeps the records it is given."""
+    """A handler that keeps the records it is given; ``await wait_for(n)`` on a loop."""
 
     def __init__(self) -> None:
         super().__init__(level=logging.NOTSET)
         self.records: list[logging.LogRecord] = []
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
+        for n, future in self._waiters:
+            if len(self.records) >= n and not future.done():
+                future.set_result(None)
+
+    async def wait_for(self, n: int) -> list[logging.LogRecord]:
+        """Wait (bounded) until at least ``n`` records arrived; return them all."""
+        if len(self.records) < n:
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append((n, future))
+            try:
+                await gen.with_timeout(timedelta(milliseconds=WAIT_MS), future)
+            except gen.TimeoutError:
+                got = [r.getMessage() for r in self.records]
+                raise AssertionError(f"waited for {n} records, got {got}") from None
+        return self.records
 
 
 def lineno() -> int:

@@ -19,6 +19,13 @@ A record is exactly two frames:
   apart by the body's first bytes: a plain body that starts with
   ``{"tzmq.log":`` is not something a person logs by accident.
 
+Reading a topic back, the level is the first segment that names a level
+known here (``ERROR``, ``Level 25``, names given to `logging.addLevelName`);
+a structured record names its own, so its level need not be known here. The
+segments before it are the root topic, those after it the subtopic. A plain
+body that starts like pyzmq's default formats (``"ERROR db.py:42 - "``)
+gives the record its file and line.
+
 Pure functions, no I/O: safe from any thread.
 """
 
@@ -38,6 +45,7 @@ __all__ = [
     "build_topic",
     "decode",
     "encode_structured",
+    "level_number",
     "split_topic",
 ]
 
@@ -61,6 +69,7 @@ _SCALARS = (str, int, float, bool, type(None))
 # Optional structured fields and the types they may have.
 _OPTIONAL_FIELDS: dict[str, tuple[type, ...]] = {
     "levelname": (str,),
+    "msecs": (float, int),
     "pathname": (str,),
     "filename": (str,),
     "module": (str,),
@@ -132,7 +141,12 @@ def encode_structured(record: logging.LogRecord, subtopic: str, exc_text: str | 
     }
     if extra:
         fields["extra"] = extra
-    return _jsonapi.dumps(fields, default=repr)
+    try:
+        return _jsonapi.dumps(fields, default=repr)
+    except UnicodeEncodeError:
+        # A lone surrogate (undecodable bytes smuggled into a str) has no
+        # UTF-8 form; JSON's \u escape carries it exactly.
+        return _jsonapi.dumps(fields, default=repr, ensure_ascii=True)
 
 
 # -- the receiving side --------------------------------------------------------------
@@ -219,11 +233,13 @@ def _decode_structured(topic: str, body: bytes) -> logging.LogRecord:
     root, _, subtopic = _split_at_level(
         topic, levelname.__eq__, f"does not hold the record's level {levelname!r}"
     )
+    if "msecs" not in fields:
+        # makeLogRecord stamps the local time; the remote time is the record's.
+        fields["msecs"] = int((fields["created"] - int(fields["created"])) * 1000) + 0.0
     record = logging.makeLogRecord(fields)
-    # makeLogRecord stamps the local time first; the remote time is the record's.
-    record.msecs = (record.created - int(record.created)) * 1000
     for key, value in data.get("extra", {}).items():
-        if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
+        # Never over a LogRecord attribute or method: the record must still format.
+        if key not in _RECORD_ATTRIBUTES and not key.startswith("_") and type(value) in _SCALARS:
             setattr(record, key, value)
     _set_topic(record, topic, root, subtopic)
     return record
