@@ -109,10 +109,9 @@ class LogWatcher:
     @property
     def socket(self) -> zmq.Socket[Any]:
         """The SUB socket (for options such as ``rcvhwm``)."""
-        socket: zmq.Socket[Any] | None = self._stream.socket
-        if socket is None:
+        if self._stream.closed():
             raise StreamClosedError("LogWatcher is closed")
-        return socket
+        return self._stream.socket
 
     @property
     def io_loop(self) -> IOLoop:
