@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import struct
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -20,6 +19,7 @@ from tornado.ioloop import IOLoop
 from tests.stream.helpers import Collector
 from tzmq import ZMQStream
 from tzmq.auth import Decision, IOLoopAuthenticator, create_certificates, load_certificate
+from tzmq.stream import MonitorEvent, SocketMonitor
 
 WAIT = timedelta(seconds=5)
 
@@ -147,23 +147,20 @@ HANDSHAKE_EVENTS = (
 
 
 class HandshakeMonitor:
-    """A socket's handshake events, parsed from its monitor socket as they come.
+    """A socket's handshake events (via `tzmq.stream.SocketMonitor`), counted and awaitable.
 
     Each event is ``(event, value)``; for ``EVENT_HANDSHAKE_FAILED_AUTH`` the
     value is the ZAP status code.
     """
 
     def __init__(self, socket: zmq.Socket[Any], io_loop: IOLoop) -> None:
-        self._socket = socket
-        self._stream = ZMQStream(socket.get_monitor_socket(HANDSHAKE_EVENTS), io_loop)
+        self._monitor = SocketMonitor(socket, HANDSHAKE_EVENTS, io_loop)
         self.events: list[tuple[int, int]] = []
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
-        self._stream.on_recv(self._on_event)
+        self._monitor.on_event(self._on_event)
 
-    def _on_event(self, msg: list[bytes]) -> None:
-        # The first frame is a native-endian uint16 event and uint32 value.
-        event, value = struct.unpack("=HI", msg[0][:6])
-        self.events.append((event, value))
+    def _on_event(self, event: MonitorEvent) -> None:
+        self.events.append((int(event.event), event.value))
         for kind, count, future in list(self._waiters):
             if not future.done() and self.count(kind) >= count:
                 future.set_result(None)
@@ -185,8 +182,7 @@ class HandshakeMonitor:
             ) from None
 
     def close(self) -> None:
-        self._socket.disable_monitor()
-        self._stream.close(linger=0)
+        self._monitor.close()
 
 
 # -- real handshakes ------------------------------------------------------------------

@@ -205,10 +205,8 @@ async def test_curve_key_added_and_removed_at_run_time(
 
     os.unlink(keys.allowed / "client.key")
     mark = len(log.decisions)
-    third = server.client(keys.client_setup(client_key))
-    third.send(b"after remove")
+    await assert_denied(server, server.client(keys.client_setup(client_key)))
     await log.wait_for(about_client(False), since=mark)
-    await server.monitor.wait_for(FAILED_AUTH, server.monitor.count(FAILED_AUTH) + 1)
     assert server.payloads() == [b"after add"]
 
 
@@ -253,7 +251,6 @@ async def test_async_callback_failure_denies_with_500(
     auth.configure_curve_callback("*", Failing())
     server = make_server(keys.server_setup)
     await assert_denied(server, server.client(keys.client_setup(keys.pair("c"))))
-    assert FAILED_AUTH in dict(server.monitor.events)
     assert (FAILED_AUTH, 500) in server.monitor.events
     decision = await log.wait_for(lambda d: d.status_code == "500")
     assert decision.status_text == "Internal error"
