@@ -163,7 +163,11 @@ class ZMQStream:
         self._inbox = Inbox(self._queue, lambda: self.io_loop.add_callback(self._take_inbox))
         self._closing = False
         self._watch = SocketWatch.get(plain, self.io_loop)
-        self._watch.attach(self)
+        if self._on_loop_thread():
+            self._watch.attach(self)
+        else:
+            # Registering the FD touches the running loop: do it on its thread.
+            self.io_loop.add_callback(self._watch.attach, self)
 
     # -- pass-through to the socket ------------------------------------------------
 
@@ -172,7 +176,7 @@ class ZMQStream:
         if name.startswith("_") or name in ("socket", "io_loop"):
             raise AttributeError(name)
         socket = self.__dict__.get("socket")
-        if socket is None:
+        if socket is None or self.__dict__.get("_closing"):
             raise StreamClosedError(f"ZMQStream is closed (while getting {name!r})")
         if name in _HIDDEN_SOCKET_METHODS:
             raise AttributeError(
@@ -184,15 +188,14 @@ class ZMQStream:
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _OPTION_NAMES and name not in self.__dict__:
             socket = self.__dict__.get("socket")
-            if socket is None:
+            if socket is None or self.__dict__.get("_closing"):
                 raise StreamClosedError(f"ZMQStream is closed (while setting {name!r})")
             setattr(socket, name, value)
         else:
             object.__setattr__(self, name, value)
 
     def __repr__(self) -> str:
-        socket = self.__dict__.get("socket")
-        state = "closed" if socket is None else repr(socket)
+        state = "closed" if self.__dict__.get("_closing") else repr(self.__dict__.get("socket"))
         return f"<ZMQStream {state}>"
 
     # -- threads ------------------------------------------------------------------
@@ -208,7 +211,7 @@ class ZMQStream:
             self.io_loop.add_callback(self._update_interest)
 
     def _update_interest(self) -> None:
-        if self.socket is None:
+        if self._closing:
             return
         interest = 0
         if self._recv_handler[0] is not None and self._receives:
@@ -415,7 +418,7 @@ class ZMQStream:
         kwargs: dict[str, Any] | None,
         single: Any,
     ) -> None:
-        if self.socket is None or self._closing:
+        if self._closing:
             raise StreamClosedError("cannot send on a closed ZMQStream")
         if callback is not None and not callable(callback):
             raise TypeError(f"send callback must be callable, not {type(callback).__name__}")
@@ -423,7 +426,7 @@ class ZMQStream:
             try:
                 self._outbox.send(parts, flags, copy, track, callback, kwargs, single)
             except zmq.ZMQError as error:
-                if error.errno in _SOCKET_GONE and self.socket is not None:
+                if error.errno in _SOCKET_GONE:
                     # Closed behind our back, or its context terminated.
                     self.close()
                     raise StreamClosedError(f"the stream's socket is gone ({error})") from error
@@ -479,7 +482,7 @@ class ZMQStream:
         count = 0
         while count < limit:
             callback, copy = self._recv_handler
-            if (callback is None and not drop) or self.socket is None:
+            if (callback is None and not drop) or self._closing:
                 return count, 0
             try:
                 frame = recv(_NOBLOCK, copy=False)
@@ -507,7 +510,7 @@ class ZMQStream:
         sending = events & POLLOUT and self._queue.entries
         if sending and self._outbox.send_queued(self.max_batch) >= self.max_batch:
             status = MORE
-        if not events & POLLIN or self._recv_handler[0] is None or self.socket is None:
+        if not events & POLLIN or self._recv_handler[0] is None or self._closing:
             return status
         if bulk:
             deadline = monotonic() + self.max_batch_time
@@ -529,7 +532,7 @@ class ZMQStream:
         receive callback, or are dropped when none is set (so ``flush`` can
         discard incoming messages, as in pyzmq). Never blocks.
         """
-        if self.socket is None:
+        if self._closing:
             return 0
         if limit is not None and limit < 0:
             raise ValueError(f"flush limit must be >= 0 or None, not {limit}")
@@ -537,13 +540,13 @@ class ZMQStream:
         budget = limit if limit is not None else -1
         count = 0
         try:
-            while budget != 0 and self.socket is not None:
+            while budget != 0 and not self._closing:
                 progressed = 0
                 if flag & POLLOUT and self._queue.entries:
                     progressed += self._outbox.send_queued(
                         budget if budget > 0 else len(self._queue)
                     )
-                if flag & POLLIN and self._receives and self.socket is not None:
+                if flag & POLLIN and self._receives and not self._closing:
                     allowed = budget - progressed if budget > 0 else self.max_batch
                     if allowed > 0:
                         progressed += self._receive(allowed, 0.0, True)[0]
@@ -553,11 +556,11 @@ class ZMQStream:
                 if budget > 0:
                     budget -= progressed
         except zmq.ZMQError as error:
-            if self.socket is not None and not self.socket.closed:
+            if not self._closing and not self.socket.closed:
                 raise
             _log.debug("ZMQStream flush stopped: socket went away (%s)", error)
             self.close()
-        if self.socket is not None:
+        if not self._closing:
             # flush touched the socket: whatever it left pending needs a pass.
             self._watch.wake()
         return count
@@ -568,10 +571,9 @@ class ZMQStream:
         Safe from any thread (jupyter_client asks from its own): a socket found
         closed closes the stream on the loop thread.
         """
-        socket = self.socket
-        if socket is None:
+        if self._closing:
             return True
-        if socket.closed:
+        if self.socket.closed:
             if self._on_loop_thread():
                 self.close()
             else:
@@ -586,10 +588,11 @@ class ZMQStream:
         their fate, as for any socket). Those it would not take are reported:
         their send callbacks get a `StreamClosedError` status and a warning
         with the count is logged. Idempotent; never raises for a socket or
-        context already gone.
+        context already gone. Unlike pyzmq's stream, ``stream.socket`` stays
+        the (closed) socket, so ``stream.socket.closed`` keeps working.
         """
         socket = self.socket
-        if socket is None or self._closing:
+        if self._closing:
             return 0
         self._closing = True
         # Sends other threads handed in before now go out (or are counted)
@@ -607,7 +610,6 @@ class ZMQStream:
             # socket) must learn it is gone and the FD be released: a pass
             # finds the socket closed and does both.
             self._watch.wake()
-        object.__setattr__(self, "socket", None)
         self._recv_handler = _NO_HANDLER
         close_callback, self._close_callback = self._close_callback, None
         if close_callback is not None:
@@ -615,5 +617,5 @@ class ZMQStream:
         return unsent
 
     def _check_closed(self) -> None:
-        if self.socket is None or self._closing:
+        if self._closing:
             raise StreamClosedError()
