@@ -20,14 +20,17 @@ from tornado.ioloop import IOLoop
 
 from . import _frames
 from ._callbacks import run_callback
-from ._sendqueue import Pending, SendQueue
+from ._sendqueue import Pending, SendQueue, SendQueueFull
 
-__all__ = ["Outbox", "SendCallback"]
+__all__ = ["SOCKET_GONE", "Outbox", "SendCallback"]
 
 _log = logging.getLogger("tzmq.stream")
 
 _NOBLOCK = int(zmq.NOBLOCK)
 _SNDMORE = int(zmq.SNDMORE)
+
+SOCKET_GONE = (zmq.ENOTSOCK, zmq.ETERM)
+"""errnos of a socket closed behind the stream's back or whose context ended."""
 
 SendCallback = Callable[[list[Any], Any], Any]
 
@@ -111,6 +114,34 @@ class Outbox:
             )
         if len(queue.entries) == 1:
             self._on_backlog()
+
+    def send_handed_in(self, entry: Pending) -> bool:
+        """Send or queue a message another thread handed in (its room was checked there).
+
+        Errors can only be reported now. Returns False, with the message
+        queued, when the socket has gone away: the stream must close.
+        """
+        if self.queue.entries:
+            self.enqueue(entry)
+            return True
+        try:
+            self.send(
+                entry.parts,
+                entry.flags,
+                entry.copy,
+                entry.track,
+                entry.callback,
+                entry.kwargs,
+                None,
+            )
+        except SendQueueFull:
+            self.enqueue(entry)
+        except zmq.ZMQError as error:
+            if error.errno in SOCKET_GONE:
+                self.enqueue(entry)
+                return False
+            self.report_error(list(entry.parts), error, entry.callback)
+        return True
 
     def enqueue(self, entry: Pending) -> None:
         """Queue ``entry`` with no room check (a message already accepted)."""

@@ -51,7 +51,7 @@ from tornado.ioloop import IOLoop
 from .. import _jsonapi
 from . import _frames
 from ._callbacks import run_callback
-from ._outbox import Outbox, SendCallback
+from ._outbox import SOCKET_GONE, Outbox, SendCallback
 from ._sendqueue import Inbox, Pending, SendQueue, SendQueueFull
 from ._watch import IDLE_IN, MORE, POLLIN, POLLOUT, SocketWatch
 
@@ -61,7 +61,6 @@ _log = logging.getLogger("tzmq.stream")
 
 _NOBLOCK = int(zmq.NOBLOCK)
 _BOTH = POLLIN | POLLOUT
-_SOCKET_GONE = (zmq.ENOTSOCK, zmq.ETERM)
 
 # Socket options readable and writable as stream attributes (stream.linger).
 _OPTION_NAMES = frozenset(name.lower() for name in zmq.SocketOption.__members__)
@@ -426,7 +425,7 @@ class ZMQStream:
             try:
                 self._outbox.send(parts, flags, copy, track, callback, kwargs, single)
             except zmq.ZMQError as error:
-                if error.errno in _SOCKET_GONE:
+                if error.errno in SOCKET_GONE:
                     # Closed behind our back, or its context terminated.
                     self.close()
                     raise StreamClosedError(f"the stream's socket is gone ({error})") from error
@@ -439,36 +438,10 @@ class ZMQStream:
 
     def _take_inbox(self) -> None:
         """Send, in order, what other threads handed in (on the loop thread)."""
-        take = self._inbox.take
+        take, send = self._inbox.take, self._outbox.send_handed_in
         while (entry := take()) is not None:
-            self._send_on_loop(entry)
-
-    def _send_on_loop(self, entry: Pending) -> None:
-        """Finish a send made on another thread; its errors can only be reported."""
-        outbox = self._outbox
-        if outbox.queue.entries:
-            # Accepted (room checked) on the calling thread: queue even if full now.
-            outbox.enqueue(entry)
-            return
-        try:
-            outbox.send(
-                entry.parts,
-                entry.flags,
-                entry.copy,
-                entry.track,
-                entry.callback,
-                entry.kwargs,
-                None,
-            )
-        except SendQueueFull:
-            outbox.enqueue(entry)
-        except zmq.ZMQError as error:
-            if error.errno not in _SOCKET_GONE:
-                outbox.report_error(list(entry.parts), error, entry.callback)
-                return
-            # Closed behind our back: close() reports it, counted, with the rest.
-            outbox.enqueue(entry)
-            self.close()
+            if not send(entry):
+                self.close()  # the socket went away: close() counts the entry
 
     # -- receiving ----------------------------------------------------------------
 
