@@ -13,6 +13,7 @@ import itertools
 import logging
 import pickle
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -517,3 +518,66 @@ async def test_track_gives_the_callbacks_a_message_tracker(
     assert own == [statuses[0]]
     assert pull.recv() == big and pull.recv() == b"plain"
     stream.close()
+
+
+@pytest.mark.gen_test
+async def test_flush_after_the_socket_was_closed_behind_the_stream(
+    io_loop: IOLoop, ctx: zmq.Context[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found here: flush() sent each queued message into the dead socket, logged
+    an ERROR per message, reported them as handled and left the stream open."""
+    push = ctx.socket(zmq.PUSH)
+    stream = ZMQStream(push, io_loop)
+    statuses: list[Any] = []
+    stream.on_send(lambda msg, status: statuses.append(status))
+    for i in range(5):
+        stream.send(b"%d" % i)
+    stream.send_multipart([b"a", b"b"])
+    push.close()
+    with caplog.at_level(logging.WARNING):
+        assert stream.flush() == 0
+    assert stream.closed()
+    assert len(statuses) == 6 and all(isinstance(s, StreamClosedError) for s in statuses)
+    assert [r.getMessage() for r in _problems(caplog)] == [
+        "ZMQStream closed with 6 queued message(s) not sent"
+    ]
+
+
+@pytest.mark.parametrize("sock_type", [zmq.PUSH, zmq.PULL], ids=["sending", "receiving"])
+def test_flush_while_the_context_terminates(
+    sock_type: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """flush() on the loop thread while another thread runs ctx.term(): ETERM closes
+    the stream (so term can finish); it neither raises nor logs an error per message."""
+    context = zmq.Context()
+    loop = IOLoop(make_current=False)
+    sock = context.socket(sock_type)
+    terminator = threading.Thread(target=context.term)
+
+    async def main() -> None:
+        stream = ZMQStream(sock, loop)
+        if sock_type == zmq.PUSH:
+            for i in range(3):
+                stream.send(b"%d" % i)  # no peer: queued
+        else:
+            stream.on_recv(lambda msg: None)
+        terminator.start()
+        # Spin without yielding, so flush (not the watch) meets ETERM first.
+        deadline = time.monotonic() + 5
+        while not stream.closed() and time.monotonic() < deadline:
+            stream.flush()
+        assert stream.closed()
+
+    try:
+        with caplog.at_level(logging.WARNING):
+            loop.run_sync(main, timeout=10)
+        terminator.join(5)
+        assert not terminator.is_alive()
+    finally:
+        loop.close()
+        sock.close(linger=0)
+    reports = [r.getMessage() for r in _problems(caplog)]
+    if sock_type == zmq.PUSH:
+        assert reports == ["ZMQStream closed with 3 queued message(s) not sent"]
+    else:
+        assert reports == []

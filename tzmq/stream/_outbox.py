@@ -205,7 +205,9 @@ class Outbox:
     def send_queued(self, limit: int) -> int:
         """Hand queued messages to libzmq until EAGAIN, an empty queue or ``limit``.
 
-        Returns how many left the queue.
+        Returns how many left the queue. A message libzmq refuses is reported
+        to its callbacks and dropped; a socket that is gone (`SOCKET_GONE`)
+        raises, leaving the queue whole for ``close()`` to count.
         """
         if self._notices:
             # Messages that went out directly earlier are reported first, so
@@ -223,6 +225,8 @@ class Outbox:
                 except zmq.Again:
                     break
                 except zmq.ZMQError as error:
+                    if error.errno in SOCKET_GONE:
+                        raise  # the stream closes: the queue is counted, not failed one by one
                     status = error
                     _log.error("ZMQStream send failed: %s", error)
                 queue.pop(len(entry))
@@ -238,6 +242,8 @@ class Outbox:
             except zmq.Again:
                 break
             except zmq.ZMQError as error:
+                if error.errno in SOCKET_GONE:
+                    raise
                 status = error
                 _log.error("ZMQStream send failed: %s", error)
             queue.pop(_frames.nbytes(entry.parts))

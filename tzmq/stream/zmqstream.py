@@ -529,7 +529,7 @@ class ZMQStream:
                 if budget > 0:
                     budget -= progressed
         except zmq.ZMQError as error:
-            if not self._closing and not self.socket.closed:
+            if error.errno not in SOCKET_GONE and not self.socket.closed:
                 raise
             _log.debug("ZMQStream flush stopped: socket went away (%s)", error)
             self.close()
