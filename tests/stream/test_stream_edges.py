@@ -16,6 +16,7 @@ from tornado.ioloop import IOLoop
 from tests.conftest import SocketPair
 from tests.stream.helpers import Collector, wait_future
 from tzmq import StreamClosedError, ZMQStream
+from tzmq.stream.future import Context as FutureContext
 
 
 def _problems(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -602,3 +603,23 @@ def test_coroutine_close_callback_after_ioloop_close(
     assert [r.getMessage() for r in _problems(caplog)] == [
         f"ZMQStream coroutine callback {on_close!r} not run: its loop is closed"
     ]
+
+
+@pytest.mark.gen_test
+async def test_future_socket_shares_the_frame_check(io_loop: IOLoop) -> None:
+    """The future Socket validates with the same code: a strided view fails at the
+    call there too, instead of gluing the first frame onto the next message."""
+    context = FutureContext()
+    push = context.socket(zmq.PUSH)
+    pull = context.socket(zmq.PULL)
+    try:
+        push.bind("inproc://future-frames")
+        pull.connect("inproc://future-frames")
+        with pytest.raises(TypeError, match="contiguous"):
+            await push.send_multipart([b"head", memoryview(b"abcdef")[::2]])
+        await push.send(b"next")
+        assert await wait_future(pull.recv_multipart()) == [b"next"]
+    finally:
+        push.close(linger=0)
+        pull.close(linger=0)
+        context.term()
