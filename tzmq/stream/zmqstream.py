@@ -580,9 +580,8 @@ class ZMQStream:
             except zmq.ZMQError as error:
                 _log.debug("ZMQStream socket close: %s", error)
             # Other clients of the same socket (a second stream, a future
-            # socket) must learn it is gone and the FD be released: a pass
-            # finds the socket closed and does both.
-            self._watch.wake()
+            # socket) learn it is gone, and the FD is released, right now.
+            self._watch.socket_closed()
         self._recv_handler = _NO_HANDLER
         close_callback, self._close_callback = self._close_callback, None
         if close_callback is not None:
