@@ -42,5 +42,9 @@ format: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-base
 	$(BIN)/python -m benchmarks
 
+# Minutes, not in CI: tests/reliability at full size (1M messages, RSS asserted flat).
+soak: $(VENV)/.installed-test
+	$(BIN)/python -m tests.reliability.soak
+
 clean:
 	rm -rf $(VENV) build *.egg-info

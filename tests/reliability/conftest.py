@@ -52,6 +52,38 @@ def complaints() -> Iterator[Complaints]:
         root.removeHandler(handler)
 
 
+class AllRecords(logging.Handler):
+    """Every record from every logger at every level, formatted as a log file holds it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        self.records: list[logging.LogRecord] = []
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+        self.lines.append(self.format(record))
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+@pytest.fixture
+def all_records() -> Iterator[AllRecords]:
+    """Everything logged while the test runs (the root logger turned down to DEBUG)."""
+    handler = AllRecords()
+    root = logging.getLogger()
+    old = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if FIGURES.empty():
         return

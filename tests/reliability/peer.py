@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import signal
 import sys
@@ -69,12 +70,19 @@ def _run_until_signalled(main: Any) -> None:
     signal.signal(signal.SIGINT, stop)
     closers = loop.run_sync(main)
     loop.start()
-    for close in closers:
-        close()
+
+    async def close_all() -> None:
+        for close in closers:
+            result = close()
+            if inspect.isawaitable(result):
+                await result
+
+    loop.run_sync(close_all)
     loop.close()
 
 
 def service(address: str, reply: Any, relay_args: argparse.Namespace | None) -> int:
+    """Serve until signalled; with a relay, print its figures as JSON when stopping."""
     failed = False
 
     async def main() -> list[Any]:
@@ -93,7 +101,10 @@ def service(address: str, reply: Any, relay_args: argparse.Namespace | None) -> 
             target_host, target_port = address.rsplit("/", 1)[1].rsplit(":", 1)
             impairment = Impairment(seed=relay_args.loss_seed, reset_after=relay_args.reset_after)
             server = await serve_relay(host, int(port), target_host, int(target_port), impairment)
-            closers.insert(0, server.close)
+            closers[:0] = [
+                server.close,
+                lambda: print(json.dumps(impairment.figures()), flush=True),
+            ]
         print("ready", flush=True)
         return closers
 

@@ -52,6 +52,10 @@ class Child:
                     self.proc.kill()
                 else:
                     self.proc.terminate()
+        return await self.wait(timeout)
+
+    async def wait(self, timeout: float = 5.0) -> int:
+        """Wait for the child to exit by itself, reap it, keep its stderr; its exit code."""
         assert self.proc.stderr is not None
         self.stderr += await asyncio.wait_for(self.proc.stderr.read(), timeout)
         return await asyncio.wait_for(self.proc.wait(), timeout)

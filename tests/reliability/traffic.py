@@ -88,15 +88,11 @@ def numbered(seq: int, frames: list[bytes]) -> list[bytes]:
     return [HEADER.pack(seq, crc, len(frames), MAGIC) + frames[0], *frames[1:]]
 
 
-def messages(count: int, seed: int, start: int = 0, max_frame: int = MiB) -> Iterator[list[bytes]]:
-    """``count`` messages numbered from ``start``, reproducible from ``seed``."""
+def messages(count: int, seed: int, max_frame: int = MiB) -> Iterator[list[bytes]]:
+    """``count`` messages numbered from 0, reproducible from ``seed``."""
     rng = random.Random(seed)
-    for seq in range(start, start + count):
+    for seq in range(count):
         yield make_message(seq, rng, max_frame)
-
-
-def message_size(frames: Sequence[Any]) -> int:
-    return sum(memoryview(f).nbytes for f in frames)
 
 
 class Checker:
