@@ -15,11 +15,12 @@ import sys
 import time
 from collections.abc import Callable
 
-from demos import echo
+from demos import broker, echo
 from demos._result import DemoResult
 
 DEMOS: dict[str, Callable[[], list[DemoResult]]] = {
     "echo": lambda: [echo.run_demo(api="stream"), echo.run_demo(api="coroutine")],
+    "broker": lambda: [broker.run_demo()],
 }
 
 

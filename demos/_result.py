@@ -35,12 +35,13 @@ class DemoResult:
         return f"{text} ({self.detail})" if self.detail else text
 
 
-def run_on_new_loop(main: Callable[[], Awaitable[T]], timeout: float) -> T:
+def run_on_new_loop(main: Callable[[], Awaitable[T]], timeout: float | None) -> T:
     """Run ``main()`` on a new IOLoop and close the loop afterwards.
 
     ``timeout`` (seconds) is a backstop: past it the coroutine is cancelled (its
     ``finally`` blocks still run, so sockets get closed) and `TimeoutError` is
-    raised. Demos bound their own waits more tightly than this.
+    raised. Demos bound their own waits more tightly than this; ``None`` (for a
+    service that runs until a signal) means no backstop.
     """
     loop = IOLoop(make_current=False)
     try:

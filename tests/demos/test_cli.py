@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULES = ["demos", "demos.echo"]
+MODULES = ["demos", "demos.echo", "demos.broker"]
 
 
 @pytest.mark.parametrize("module", MODULES)
