@@ -15,12 +15,13 @@ import sys
 import time
 from collections.abc import Callable
 
-from demos import broker, echo
+from demos import broker, echo, web_bridge
 from demos._result import DemoResult
 
 DEMOS: dict[str, Callable[[], list[DemoResult]]] = {
     "echo": lambda: [echo.run_demo(api="stream"), echo.run_demo(api="coroutine")],
     "broker": lambda: [broker.run_demo()],
+    "web_bridge": lambda: [web_bridge.run_demo()],
 }
 
 
