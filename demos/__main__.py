@@ -15,13 +15,14 @@ import sys
 import time
 from collections.abc import Callable
 
-from demos import broker, echo, web_bridge
+from demos import broker, echo, kernel, web_bridge
 from demos._result import DemoResult
 
 DEMOS: dict[str, Callable[[], list[DemoResult]]] = {
     "echo": lambda: [echo.run_demo(api="stream"), echo.run_demo(api="coroutine")],
     "broker": lambda: [broker.run_demo()],
     "web_bridge": lambda: [web_bridge.run_demo()],
+    "kernel": lambda: [kernel.run_demo()],
 }
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULES = ["demos", "demos.echo", "demos.broker", "demos.web_bridge"]
+MODULES = ["demos", "demos.echo", "demos.broker", "demos.web_bridge", "demos.kernel"]
 
 
 @pytest.mark.parametrize("module", MODULES)
