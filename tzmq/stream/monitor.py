@@ -97,7 +97,7 @@ class SocketMonitor:
         socket = target.socket if isinstance(target, ZMQStream) else target
         if not isinstance(socket, zmq.Socket):
             raise TypeError(f"can monitor a zmq socket or a ZMQStream, not {type(target).__name__}")
-        if socket is None or socket.closed:
+        if socket.closed:
             raise zmq.ZMQError(zmq.ENOTSOCK, "cannot monitor a closed socket")
         self.io_loop = io_loop or (
             target.io_loop if isinstance(target, ZMQStream) else IOLoop.current()

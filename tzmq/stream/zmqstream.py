@@ -153,7 +153,7 @@ class ZMQStream:
         if name.startswith("_") or name in ("socket", "io_loop"):
             raise AttributeError(name)
         socket = self.__dict__.get("socket")
-        if socket is None:
+        if socket is None or self.__dict__.get("_closing"):
             raise StreamClosedError(f"ZMQStream is closed (while getting {name!r})")
         if name in _HIDDEN_SOCKET_METHODS:
             raise AttributeError(
@@ -165,15 +165,14 @@ class ZMQStream:
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _OPTION_NAMES and name not in self.__dict__:
             socket = self.__dict__.get("socket")
-            if socket is None:
+            if socket is None or self.__dict__.get("_closing"):
                 raise StreamClosedError(f"ZMQStream is closed (while setting {name!r})")
             setattr(socket, name, value)
         else:
             object.__setattr__(self, name, value)
 
     def __repr__(self) -> str:
-        socket = self.__dict__.get("socket")
-        state = "closed" if socket is None else repr(socket)
+        state = "closed" if self.__dict__.get("_closing") else repr(self.__dict__.get("socket"))
         return f"<ZMQStream {state}>"
 
     # -- threads ------------------------------------------------------------------
@@ -189,7 +188,7 @@ class ZMQStream:
             self.io_loop.add_callback(self._update_interest)
 
     def _update_interest(self) -> None:
-        if self.socket is None:
+        if self._closing:
             return
         interest = 0
         if self._recv_callback is not None:
@@ -394,7 +393,7 @@ class ZMQStream:
         kwargs: dict[str, Any] | None,
         single: Any,
     ) -> None:
-        if self.socket is None or self._closing:
+        if self._closing:
             raise StreamClosedError("cannot send on a closed ZMQStream")
         if callback is not None and not callable(callback):
             raise TypeError(f"send callback must be callable, not {type(callback).__name__}")
@@ -408,7 +407,7 @@ class ZMQStream:
     def _send_on_loop(self, entry: Pending) -> None:
         """Finish a send made on another thread; its errors can only be reported."""
         outbox = self._outbox
-        if self.socket is None:
+        if self._closing:
             outbox.report_error(list(entry.parts), StreamClosedError(), entry.callback)
             return
         if outbox.queue.entries:
@@ -442,7 +441,7 @@ class ZMQStream:
         count = 0
         while count < limit:
             callback = self._recv_callback
-            if (callback is None and not drop) or self.socket is None:
+            if (callback is None and not drop) or self._closing:
                 return count, 0
             try:
                 frame = recv(_NOBLOCK, copy=False)
@@ -470,7 +469,7 @@ class ZMQStream:
         sending = events & POLLOUT and self._queue.entries
         if sending and self._outbox.send_queued(self.max_batch) >= self.max_batch:
             status = MORE
-        if not events & POLLIN or self._recv_callback is None or self.socket is None:
+        if not events & POLLIN or self._recv_callback is None or self._closing:
             return status
         if bulk:
             deadline = monotonic() + self.max_batch_time
@@ -492,7 +491,7 @@ class ZMQStream:
         receive callback, or are dropped when none is set (so ``flush`` can
         discard incoming messages, as in pyzmq). Never blocks.
         """
-        if self.socket is None:
+        if self._closing:
             return 0
         if limit is not None and limit < 0:
             raise ValueError(f"flush limit must be >= 0 or None, not {limit}")
@@ -500,13 +499,13 @@ class ZMQStream:
         budget = limit if limit is not None else -1
         count = 0
         try:
-            while budget != 0 and self.socket is not None:
+            while budget != 0 and not self._closing:
                 progressed = 0
                 if flag & POLLOUT and self._queue.entries:
                     progressed += self._outbox.send_queued(
                         budget if budget > 0 else len(self._queue)
                     )
-                if flag & POLLIN and self.socket is not None:
+                if flag & POLLIN and not self._closing:
                     allowed = budget - progressed if budget > 0 else self.max_batch
                     if allowed > 0:
                         progressed += self._receive(allowed, 0.0, True)[0]
@@ -516,21 +515,20 @@ class ZMQStream:
                 if budget > 0:
                     budget -= progressed
         except zmq.ZMQError as error:
-            if self.socket is not None and not self.socket.closed:
+            if not self._closing and not self.socket.closed:
                 raise
             _log.debug("ZMQStream flush stopped: socket went away (%s)", error)
             self.close()
-        if self.socket is not None:
+        if not self._closing:
             # flush touched the socket: whatever it left pending needs a pass.
             self._watch.wake()
         return count
 
     def closed(self) -> bool:
         """True once the stream, or its socket behind its back, was closed."""
-        socket = self.socket
-        if socket is None:
+        if self._closing:
             return True
-        if socket.closed:
+        if self.socket.closed:
             self.close()
             return True
         return False
@@ -542,10 +540,11 @@ class ZMQStream:
         their fate, as for any socket). Those it would not take are reported:
         their send callbacks get a `StreamClosedError` status and a warning
         with the count is logged. Idempotent; never raises for a socket or
-        context already gone.
+        context already gone. Unlike pyzmq's stream, ``stream.socket`` stays
+        the (closed) socket, so ``stream.socket.closed`` keeps working.
         """
         socket = self.socket
-        if socket is None or self._closing:
+        if self._closing:
             return 0
         self._closing = True
         unsent = self._outbox.close(StreamClosedError())
@@ -555,7 +554,6 @@ class ZMQStream:
                 socket.close(linger=linger)
             except zmq.ZMQError as error:
                 _log.debug("ZMQStream socket close: %s", error)
-        object.__setattr__(self, "socket", None)
         self._recv_callback = None
         close_callback, self._close_callback = self._close_callback, None
         if close_callback is not None:
@@ -563,5 +561,5 @@ class ZMQStream:
         return unsent
 
     def _check_closed(self) -> None:
-        if self.socket is None or self._closing:
+        if self._closing:
             raise StreamClosedError()
