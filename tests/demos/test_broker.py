@@ -41,8 +41,8 @@ class _Rig:
         self.backend = tzmq.ZMQStream(ctx.socket(zmq.ROUTER, socket_class=zmq.Socket))
         self.front = f"tcp://127.0.0.1:{self.frontend.bind_to_random_port('tcp://127.0.0.1')}"
         self.back = f"tcp://127.0.0.1:{self.backend.bind_to_random_port('tcp://127.0.0.1')}"
-        # Fast heartbeats: a silent worker is dead after 60 ms.
-        self.broker = demo.Broker(self.frontend, self.backend, heartbeat=0.02, liveness=3)
+        # Fast heartbeats: a silent worker is dead after 200 ms.
+        self.broker = demo.Broker(self.frontend, self.backend, heartbeat=0.05, liveness=4)
         self.sockets: list[Any] = []
 
     def dealer(self, name: bytes, endpoint: str) -> tzmq.Socket:
@@ -76,11 +76,17 @@ def rig(io_loop: IOLoop) -> Iterator[_Rig]:
 
 
 async def _next_command(sock: tzmq.Socket, command: bytes) -> list[bytes]:
-    """The next message on ``sock`` that starts with ``command`` (skipping heartbeats)."""
+    """The next message on ``sock`` that starts with ``command``.
+
+    Until then ``sock`` answers the broker's heartbeats, so it stays alive
+    however long the wait.
+    """
     while True:
         msg: list[bytes] = await wait_future(sock.recv_multipart())
         if msg[0] == command:
             return msg
+        if msg[0] == demo.HEARTBEAT:
+            await sock.send_multipart([demo.HEARTBEAT])
 
 
 @pytest.mark.gen_test(timeout=10)
@@ -92,7 +98,7 @@ async def test_a_silent_worker_is_buried_and_its_request_served_elsewhere(rig: _
     _, owner, request_id, body = await _next_command(ghost, demo.REQUEST)
     assert (owner, request_id, body) == (b"client-0", b"r1", b"7")
 
-    # The ghost never answers and stops heartbeating; a real worker joins.
+    # Now the ghost never answers and stops heartbeating; a real worker joins.
     rig.worker(b"worker-1")
     assert await wait_future(client.recv_multipart()) == [b"r1", b"worker-1", b"49"]
     assert rig.broker.stats.dead == [b"ghost"]
