@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULES = ["demos", "demos.echo", "demos.broker", "demos.web_bridge", "demos.kernel"]
+MODULES = [
+    "demos",
+    "demos.echo",
+    "demos.broker",
+    "demos.web_bridge",
+    "demos.kernel",
+    "demos.logs",
+]
 
 
 @pytest.mark.parametrize("module", MODULES)
