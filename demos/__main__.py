@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from demos import broker, echo, kernel, logs, web_bridge
+from demos import broker, echo, kernel, logs, secure, web_bridge
 from demos._result import DemoResult
 
 DEMOS: dict[str, Callable[[], list[DemoResult]]] = {
@@ -23,6 +23,7 @@ DEMOS: dict[str, Callable[[], list[DemoResult]]] = {
     "broker": lambda: [broker.run_demo()],
     "web_bridge": lambda: [web_bridge.run_demo()],
     "kernel": lambda: [kernel.run_demo()],
+    "secure": lambda: [secure.run_demo()],
     "logs": lambda: [logs.run_demo()],
 }
 

@@ -15,6 +15,7 @@ MODULES = [
     "demos.broker",
     "demos.web_bridge",
     "demos.kernel",
+    "demos.secure",
     "demos.logs",
 ]
 
