@@ -135,11 +135,11 @@ class Broker:
     def _on_worker(self, msg: list[bytes]) -> None:
         name, command, args = msg[0], msg[1] if len(msg) > 1 else b"", msg[2:]
         worker = self._workers.get(name)
-        if command == READY and len(args) == 1 and args[0].isdigit():
+        if command == READY and len(args) == 1 and args[0].isdigit() and len(args[0]) <= 3:
             if worker is not None:  # it restarted: what it held is lost with it
                 self._bury(worker, dead=False)
             self._workers[name] = _Worker(name, time.monotonic() + self._expiry)
-            self._credits.extend([name] * min(max(1, int(args[0])), 100))
+            self._credits.extend([name] * max(1, int(args[0])))
         elif worker is None:
             # Declared dead but alive after all: its requests went elsewhere.
             # Tell it to start afresh rather than trust its slots.
@@ -257,7 +257,9 @@ class Worker:
 
     def _finish(self, key: int, client: bytes, request_id: bytes, body: bytes) -> None:
         del self._working[key]
-        result = b"%d" % (int(body) ** 2) if body.isdigit() else b"not a number"
+        # Bounded: int() refuses over 4300 digits, and squaring a huge one is slow.
+        ok = body.isdigit() and len(body) <= 100
+        result = b"%d" % (int(body) ** 2) if ok else b"not a number up to 100 digits"
         self.stream.send_multipart([REPLY, client, request_id, result])
         self.served += 1
 
@@ -269,6 +271,9 @@ class Worker:
 
     def _stop(self, code: int) -> None:
         self._pulse.stop()
+        for handle in self._working.values():
+            self.stream.io_loop.remove_timeout(handle)
+        self._working.clear()
         if not self.done.done():
             self.done.set_result(code)
 
@@ -278,6 +283,7 @@ class ClientReport:
     """What one client saw: which worker answered each request, and what went wrong."""
 
     name: str
+    requests: int
     sent: int = 0
     served_by: dict[str, str] = field(default_factory=dict)
     duplicates: int = 0
@@ -285,7 +291,9 @@ class ClientReport:
 
     @property
     def ok(self) -> bool:
-        return self.sent == len(self.served_by) and not (self.duplicates or self.wrong)
+        """Every request sent and answered once, correctly."""
+        answered = len(self.served_by)
+        return self.sent == answered == self.requests and not (self.duplicates or self.wrong)
 
 
 def client_body(name: str, i: int) -> bytes:
@@ -300,7 +308,7 @@ async def run_client(
     sock: tzmq.Socket, name: str, requests: int, window: int, timeout: float
 ) -> ClientReport:
     """Send ``requests`` requests, ``window`` in flight; check each reply is the square."""
-    report = ClientReport(name)
+    report = ClientReport(name, requests)
     bodies = {b"%d" % i: client_body(name, i) for i in range(requests)}
     in_flight = asyncio.Semaphore(window)
 
@@ -312,12 +320,16 @@ async def run_client(
 
     async def receive_all() -> None:
         while len(report.served_by) < requests:
-            request_id, worker, reply = await sock.recv_multipart()
+            msg = await sock.recv_multipart()
+            if len(msg) != 3 or msg[0] not in bodies:
+                report.wrong += 1
+                continue
+            request_id, worker, reply = msg
             key = request_id.decode()
             if key in report.served_by:
                 report.duplicates += 1
                 continue
-            if request_id not in bodies or reply != b"%d" % (int(bodies[request_id]) ** 2):
+            if reply != b"%d" % (int(bodies[request_id]) ** 2):
                 report.wrong += 1
                 continue
             report.served_by[key] = worker.decode()
@@ -394,7 +406,7 @@ def _judge(
         report = ClientReport(**json.loads(lines[-1]))
         if code != 0 or not report.ok:
             problems.append(
-                f"{report.name}: {len(report.served_by)}/{report.sent} answered, "
+                f"{report.name}: {len(report.served_by)}/{report.requests} answered, "
                 f"{report.duplicates} duplicated, {report.wrong} wrong"
             )
         served_by.update(((report.name, k), w) for k, w in report.served_by.items())

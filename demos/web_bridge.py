@@ -147,7 +147,12 @@ class Bridge:
             if msg[1:] == [self._probe] and not self._ready.done():
                 self._ready.set_result(None)
             return
-        chat = json.loads(msg[1])
+        try:
+            chat = json.loads(msg[1])
+        except (ValueError, IndexError):
+            chat = None
+        if not isinstance(chat, dict):
+            return  # the hub republishes JSON objects only: anything else is not ours
         chat["type"] = "chat"
         for browser in list(self.browsers):
             browser.send(chat)

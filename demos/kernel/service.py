@@ -164,10 +164,14 @@ def _error(ename: str, evalue: str, count: int | None) -> dict[str, Any]:
 class Kernel:
     """`KernelCore` on four sockets bound to random ports of ``ip``.
 
-    ``stopped`` resolves when a client asks for shutdown on the control channel.
+    ``key`` is the signing key as ASCII bytes (it goes in the connection file
+    as text). ``stopped`` resolves when a client asks for shutdown on the
+    control channel.
     """
 
     def __init__(self, ctx: zmq.Context[Any], key: bytes, ip: str = "127.0.0.1") -> None:
+        if not isinstance(key, bytes) or not key.isascii():
+            raise ValueError("the key must be ASCII bytes, e.g. os.urandom(32).hex().encode()")
         self.ip = ip
         self.core = KernelCore(Session(key))
         self.streams: dict[str, tzmq.ZMQStream] = {}
@@ -207,6 +211,7 @@ class Kernel:
         """Write the connection file, readable by its owner only (it holds the key)."""
         path = Path(path)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # the mode above applies to a new file only
         with os.fdopen(fd, "wb") as f:
             f.write(_jsonapi.dumps(self.connection_info(), indent=2))
         return path

@@ -140,3 +140,20 @@ async def test_worker_exits_0_on_disconnect_and_1_when_the_broker_is_gone(rig: _
     orphan_stream.connect(rig.back)  # nobody serves it any more
     orphan = demo.Worker(orphan_stream, heartbeat=0.01, liveness=3)
     assert await wait_future(orphan.done) == 1
+
+
+def test_a_client_report_is_ok_only_when_every_request_was_answered_once() -> None:
+    report = demo.ClientReport("c", requests=2, sent=2, served_by={"0": "w", "1": "w"})
+    assert report.ok
+    assert not demo.ClientReport("c", requests=3, sent=2, served_by={"0": "w", "1": "w"}).ok
+    report.duplicates = 1
+    assert not report.ok
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_a_worker_refuses_numbers_it_cannot_square_cheaply(rig: _Rig) -> None:
+    rig.worker(b"worker-1")
+    client = rig.dealer(b"client-0", rig.front)
+    await client.send_multipart([b"big", b"9" * 5000])
+    reply = await wait_future(client.recv_multipart())
+    assert reply[:2] == [b"big", b"worker-1"] and reply[2].startswith(b"not a number")

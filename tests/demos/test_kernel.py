@@ -202,6 +202,11 @@ async def test_forged_then_real_shows_the_forgery_never_ran(tmp_path: Path) -> N
         assert kernel.core.rejected == 1
 
 
+def test_a_key_that_cannot_be_written_as_text_is_refused(ctx: zmq.Context[Any]) -> None:
+    with pytest.raises(ValueError, match="ASCII"):
+        Kernel(ctx, "é".encode())
+
+
 def test_connection_file_is_private_and_checked(tmp_path: Path) -> None:
     async def write() -> Path:
         ctx: zmq.Context[Any] = zmq.Context()
@@ -212,6 +217,8 @@ def test_connection_file_is_private_and_checked(tmp_path: Path) -> None:
             kernel.close()
             ctx.term()
 
+    (tmp_path / "k.json").write_text("{}")
+    (tmp_path / "k.json").chmod(0o644)  # an old file, readable by all: the key must not be
     path = run_on_new_loop(write, timeout=5)
     assert path.stat().st_mode & 0o777 == 0o600
     info = read_connection_file(path)
