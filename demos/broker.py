@@ -385,12 +385,12 @@ async def _demo(
         if broker is not None:
             broker.close()
         ctx.destroy(linger=0)
-    return _judge(broker.stats, outputs, codes, victim, total, kill)
+    return _judge(broker.stats, dict(zip(names, outputs, strict=True)), codes, victim, total, kill)
 
 
 def _judge(
     stats: BrokerStats,
-    outputs: list[tuple[int | None, str]],
+    outputs: dict[str, tuple[int | None, str]],
     worker_codes: dict[str, int | None],
     victim: list[tuple[bytes, list[Request]]],
     total: int,
@@ -398,10 +398,10 @@ def _judge(
 ) -> tuple[int, list[str], str]:
     problems: list[str] = []
     served_by: dict[tuple[str, str], str] = {}
-    for code, out in outputs:
+    for name, (code, out) in outputs.items():
         lines = out.strip().splitlines()
         if code is None or not lines:
-            problems.append(f"a client did not finish (exit {code})")
+            problems.append(f"{name} did not finish" if code is None else f"{name} exited {code}")
             continue
         report = ClientReport(**json.loads(lines[-1]))
         if code != 0 or not report.ok:
