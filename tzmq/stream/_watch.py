@@ -195,6 +195,15 @@ class SocketWatch:
         """Run a pass soon; safe from any thread."""
         self.io_loop.add_callback(self.wake)
 
+    def socket_closed(self) -> None:
+        """A client just closed the socket: release the FD and tell the other clients now.
+
+        Waiting for a pass to notice would leave the FD number registered for
+        a loop turn, and a socket made meanwhile may be given that number.
+        """
+        if self._registered or self._clients:
+            self._socket_gone(zmq.ZMQError(zmq.ENOTSOCK))
+
     def close(self) -> None:
         """Drop every client and release the FD (idempotent)."""
         self._clients.clear()

@@ -260,7 +260,11 @@ class Socket(zmq.Socket[Any]):
         calls = self._calls
         if calls is not None:
             calls.cancel_all()
+        was_open = not self.closed
         super().close(linger=linger)
+        if calls is not None and was_open:
+            # A ZMQStream sharing this socket learns it is gone, and the FD is released.
+            calls.watch.socket_closed()
 
     # -- iteration -------------------------------------------------------------
 
