@@ -33,7 +33,7 @@ test: $(VENV)/.installed-test
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check tzmq tests demos benchmarks
 	$(BIN)/ruff format --check tzmq tests demos benchmarks
-	$(BIN)/mypy --strict tzmq
+	$(BIN)/mypy --strict tzmq demos
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix tzmq tests demos benchmarks
