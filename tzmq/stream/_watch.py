@@ -53,6 +53,10 @@ _log = logging.getLogger("tzmq.stream")
 POLLIN = int(zmq.POLLIN)
 POLLOUT = int(zmq.POLLOUT)
 _EVENTS = int(zmq.EVENTS)
+# zmq.Socket's own get(), called even when the socket's class overrides get():
+# the future Socket's override wakes this watch (a user's EVENTS read eats the
+# edge), and doing that from inside a pass would schedule passes forever.
+_get_option = zmq.Socket.get
 
 # What a client's `on_ready` reports back (bit flags, 0 meaning "did its work").
 IDLE_IN = 1
@@ -254,7 +258,7 @@ class SocketWatch:
     def _read_events(self) -> int:
         """Read EVENTS, or return -1 after telling clients the socket is gone."""
         try:
-            return int(self.socket.getsockopt(_EVENTS))
+            return int(_get_option(self.socket, _EVENTS))
         except zmq.ZMQError as error:
             if error.errno in _SOCKET_GONE:
                 self._socket_gone(error)
