@@ -17,11 +17,11 @@ $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet -e '.[test]'
+	$(PIP) install --quiet -e '.[test,jupyter]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet -e '.[test,dev]'
+	$(PIP) install --quiet -e '.[test,jupyter,dev]'
 	touch $@
 
 demo: $(VENV)/.installed-base

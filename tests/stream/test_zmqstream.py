@@ -377,6 +377,7 @@ async def test_close_is_idempotent_and_calls_back_once(
     assert closes == [1]
     assert stream.closed()
     assert pull.closed
+    assert stream.socket is pull and stream.socket.closed  # jupyter_server checks this
     assert stream.flush() == 0
 
 

@@ -1,10 +1,25 @@
-"""The stream layer: ZMQStream and the readiness engine it runs on.
+"""The stream layer: ZMQStream, the future Context/Socket/Poller, and the readiness
+engine they share.
 
 Thread-safety: see each module; everything runs on the IOLoop thread unless a
 method says otherwise.
 """
 
 from ._sendqueue import SendQueueFull
+from .future import CancelledError, Context, Socket
+from .monitor import MonitorEvent, MonitorMessageError, SocketMonitor
+from .poller import Poller
 from .zmqstream import StreamClosedError, ZMQStream
 
-__all__ = ["SendQueueFull", "StreamClosedError", "ZMQStream"]
+__all__ = [
+    "CancelledError",
+    "Context",
+    "MonitorEvent",
+    "MonitorMessageError",
+    "Poller",
+    "SendQueueFull",
+    "Socket",
+    "SocketMonitor",
+    "StreamClosedError",
+    "ZMQStream",
+]

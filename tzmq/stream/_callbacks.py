@@ -47,6 +47,13 @@ def run_callback(loop: asyncio.AbstractEventLoop, callback: Callable[..., Any], 
         _log.error("Uncaught exception in ZMQStream callback %r", callback, exc_info=True)
         return
     if result is not None and inspect.isawaitable(result):
+        if loop.is_closed():
+            # Teardown after IOLoop.close(): nothing can run the coroutine, and
+            # creating its task would raise out of close()/closed().
+            if inspect.iscoroutine(result):
+                result.close()
+            _log.warning("ZMQStream coroutine callback %r not run: its loop is closed", callback)
+            return
         task = asyncio.ensure_future(result, loop=loop)
         _tasks.add(task)
         task.add_done_callback(_task_done)

@@ -26,15 +26,19 @@ def check_frame(part: Any, index: int = 0) -> None:
         raise TypeError(
             f"frame {index} is a str; encode it first or use send_string() (got {part[:40]!r})"
         )
-    if isinstance(part, (bytearray, memoryview, zmq.Frame)):
+    if isinstance(part, (bytearray, zmq.Frame)):
         return
     try:
-        memoryview(part)
+        view = part if isinstance(part, memoryview) else memoryview(part)
     except TypeError:
         raise TypeError(
             f"frame {index} is {kind.__name__}, which is not bytes-like "
             "(bytes, bytearray, memoryview, zmq.Frame or a buffer)"
         ) from None
+    # libzmq takes one contiguous block: a strided view would fail only when
+    # its frame is sent, after the frames before it went out.
+    if not view.contiguous:
+        raise TypeError(f"frame {index} is a non-contiguous buffer; copy it with bytes() first")
 
 
 def check_message(msg: Any) -> Sequence[Any]:

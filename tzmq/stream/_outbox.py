@@ -20,14 +20,17 @@ from tornado.ioloop import IOLoop
 
 from . import _frames
 from ._callbacks import run_callback
-from ._sendqueue import Pending, SendQueue
+from ._sendqueue import Pending, SendQueue, SendQueueFull
 
-__all__ = ["Outbox", "SendCallback"]
+__all__ = ["SOCKET_GONE", "Outbox", "SendCallback"]
 
 _log = logging.getLogger("tzmq.stream")
 
 _NOBLOCK = int(zmq.NOBLOCK)
 _SNDMORE = int(zmq.SNDMORE)
+
+SOCKET_GONE = (zmq.ENOTSOCK, zmq.ETERM)
+"""errnos of a socket closed behind the stream's back or whose context ended."""
 
 SendCallback = Callable[[list[Any], Any], Any]
 
@@ -112,6 +115,34 @@ class Outbox:
         if len(queue.entries) == 1:
             self._on_backlog()
 
+    def send_handed_in(self, entry: Pending) -> bool:
+        """Send or queue a message another thread handed in (its room was checked there).
+
+        Errors can only be reported now. Returns False, with the message
+        queued, when the socket has gone away: the stream must close.
+        """
+        if self.queue.entries:
+            self.enqueue(entry)
+            return True
+        try:
+            self.send(
+                entry.parts,
+                entry.flags,
+                entry.copy,
+                entry.track,
+                entry.callback,
+                entry.kwargs,
+                None,
+            )
+        except SendQueueFull:
+            self.enqueue(entry)
+        except zmq.ZMQError as error:
+            if error.errno in SOCKET_GONE:
+                self.enqueue(entry)
+                return False
+            self.report_error(list(entry.parts), error, entry.callback)
+        return True
+
     def enqueue(self, entry: Pending) -> None:
         """Queue ``entry`` with no room check (a message already accepted)."""
         self.queue.push(entry, _frames.nbytes(entry.parts))
@@ -174,8 +205,14 @@ class Outbox:
     def send_queued(self, limit: int) -> int:
         """Hand queued messages to libzmq until EAGAIN, an empty queue or ``limit``.
 
-        Returns how many left the queue.
+        Returns how many left the queue. A message libzmq refuses is reported
+        to its callbacks and dropped; a socket that is gone (`SOCKET_GONE`)
+        raises, leaving the queue whole for ``close()`` to count.
         """
+        if self._notices:
+            # Messages that went out directly earlier are reported first, so
+            # send callbacks always run in send order.
+            self.run_notices()
         queue = self.queue
         entries = queue.entries
         send = self._send
@@ -188,6 +225,8 @@ class Outbox:
                 except zmq.Again:
                     break
                 except zmq.ZMQError as error:
+                    if error.errno in SOCKET_GONE:
+                        raise  # the stream closes: the queue is counted, not failed one by one
                     status = error
                     _log.error("ZMQStream send failed: %s", error)
                 queue.pop(len(entry))
@@ -203,6 +242,8 @@ class Outbox:
             except zmq.Again:
                 break
             except zmq.ZMQError as error:
+                if error.errno in SOCKET_GONE:
+                    raise
                 status = error
                 _log.error("ZMQStream send failed: %s", error)
             queue.pop(_frames.nbytes(entry.parts))

@@ -8,11 +8,18 @@ An entry is either a ``bytes`` object (one frame, default flags, no callback:
 the common case, stored with no wrapper so 200k queued messages cost little
 beyond their payload) or a `Pending` record.
 
-Thread-safety: IOLoop thread only.
+Messages sent from other threads wait first in an `Inbox`, which the loop
+empties into the stream; the inbox counts against the same high marks, so a
+bound holds whichever thread sends.
+
+Thread-safety: `SendQueue` is IOLoop thread only. `Inbox.put` is safe from
+any thread; the rest of `Inbox` runs on the IOLoop thread.
 """
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,7 +27,7 @@ from typing import Any
 import zmq
 from tornado.concurrent import Future, future_set_exception_unless_cancelled
 
-__all__ = ["Pending", "SendQueue", "SendQueueFull"]
+__all__ = ["Inbox", "Pending", "SendQueue", "SendQueueFull"]
 
 
 class SendQueueFull(zmq.Again):
@@ -70,7 +77,17 @@ Entry = bytes | Pending
 class SendQueue:
     """FIFO of `Entry` with message and byte counts and optional water marks."""
 
-    __slots__ = ("_waiters", "entries", "high", "high_bytes", "low", "low_bytes", "nbytes")
+    __slots__ = (
+        "_drain_bytes",
+        "_drain_count",
+        "_waiters",
+        "entries",
+        "high",
+        "high_bytes",
+        "low",
+        "low_bytes",
+        "nbytes",
+    )
 
     def __init__(
         self,
@@ -82,6 +99,7 @@ class SendQueue:
         self.entries: deque[Entry] = deque()
         self.nbytes = 0
         self.high = self.high_bytes = self.low = self.low_bytes = 0
+        self._drain_count = self._drain_bytes = 0
         self._waiters: list[Future[None]] = []
         self.set_limits(high, high_bytes, low, low_bytes)
 
@@ -94,8 +112,9 @@ class SendQueue:
     ) -> None:
         """Set the water marks; ``None`` for a high mark means unbounded.
 
-        A low mark defaults to half its high mark (0 when unbounded: then
-        ``drain()`` waits for an empty queue).
+        A low mark defaults to half its high mark. ``drain()`` waits on the
+        kinds of mark that are set (messages, bytes, or both); with no mark at
+        all, for an empty queue. Invalid marks raise and change nothing.
         """
         for name, value in (
             ("high", high),
@@ -109,27 +128,39 @@ class SendQueue:
             raise ValueError("queue high mark must be at least 1 message")
         if high_bytes is not None and high_bytes < 1:
             raise ValueError("queue high_bytes mark must be at least 1 byte")
-        self.high = high or 0
-        self.high_bytes = high_bytes or 0
-        self.low = (self.high // 2) if low is None else low
-        self.low_bytes = (self.high_bytes // 2) if low_bytes is None else low_bytes
-        if self.high and self.low >= self.high:
-            raise ValueError(f"queue low mark {self.low} must be below its high mark {self.high}")
-        if self.high_bytes and self.low_bytes >= self.high_bytes:
+        new_high = high or 0
+        new_high_bytes = high_bytes or 0
+        new_low = (new_high // 2) if low is None else low
+        new_low_bytes = (new_high_bytes // 2) if low_bytes is None else low_bytes
+        if new_high and new_low >= new_high:
+            raise ValueError(f"queue low mark {new_low} must be below its high mark {new_high}")
+        if new_high_bytes and new_low_bytes >= new_high_bytes:
             raise ValueError(
-                f"queue low_bytes mark {self.low_bytes} must be below high_bytes {self.high_bytes}"
+                f"queue low_bytes mark {new_low_bytes} must be below high_bytes {new_high_bytes}"
             )
+        self.high, self.high_bytes = new_high, new_high_bytes
+        self.low, self.low_bytes = new_low, new_low_bytes
+        by_count = high is not None or low is not None
+        by_bytes = high_bytes is not None or low_bytes is not None
+        # A kind of mark that is not set must not hold drain() back: with only
+        # a message bound, queued bytes do not matter, and the other way round.
+        self._drain_count = new_low if by_count or not by_bytes else sys.maxsize
+        self._drain_bytes = new_low_bytes if by_bytes or not by_count else sys.maxsize
         self._wake_drainers()
 
     def __len__(self) -> int:
         return len(self.entries)
 
-    def check_room(self) -> None:
-        """Raise `SendQueueFull` if one more message would pass a high mark."""
-        if (self.high and len(self.entries) >= self.high) or (
-            self.high_bytes and self.nbytes >= self.high_bytes
-        ):
-            raise SendQueueFull(len(self.entries), self.nbytes)
+    def check_room(self, more: int = 0, more_bytes: int = 0) -> None:
+        """Raise `SendQueueFull` if one more message would pass a high mark.
+
+        ``more``/``more_bytes`` count messages accepted but not queued yet
+        (an `Inbox`'s).
+        """
+        messages = len(self.entries) + more
+        nbytes = self.nbytes + more_bytes
+        if (self.high and messages >= self.high) or (self.high_bytes and nbytes >= self.high_bytes):
+            raise SendQueueFull(messages, nbytes)
 
     def push(self, entry: Entry, size: int) -> None:
         self.entries.append(entry)
@@ -143,7 +174,7 @@ class SendQueue:
             self._wake_drainers()
 
     def below_low(self) -> bool:
-        return len(self.entries) <= self.low and self.nbytes <= self.low_bytes
+        return len(self.entries) <= self._drain_count and self.nbytes <= self._drain_bytes
 
     def drain(self) -> Future[None]:
         """A future that resolves once the queue is at or below its low marks."""
@@ -172,3 +203,58 @@ class SendQueue:
         self.entries.clear()
         self.nbytes = 0
         return entries
+
+
+class Inbox:
+    """Messages handed in by other threads, waiting for the loop to take them.
+
+    `put` runs on any thread: it checks the send queue's high marks (counting
+    what already waits here), appends, and calls ``wake`` when the inbox turns
+    non-empty, so a burst from a thread costs one hop onto the loop, not one
+    per message. `take` and `close` run on the IOLoop thread.
+    """
+
+    __slots__ = ("_closed", "_entries", "_lock", "_nbytes", "_queue", "_wake")
+
+    def __init__(self, queue: SendQueue, wake: Callable[[], None]) -> None:
+        self._queue = queue
+        self._wake = wake
+        self._lock = threading.Lock()
+        self._entries: deque[tuple[Pending, int]] = deque()
+        self._nbytes = 0
+        self._closed = False
+
+    def put(self, entry: Pending, size: int) -> bool:
+        """Hand in ``entry`` (``size`` payload bytes); False once closed.
+
+        Raises `SendQueueFull` when the send queue plus this inbox are at a
+        high mark; nothing is handed in then.
+        """
+        with self._lock:
+            if self._closed:
+                return False
+            self._queue.check_room(len(self._entries), self._nbytes)
+            self._entries.append((entry, size))
+            self._nbytes += size
+            first = len(self._entries) == 1
+        if first:
+            self._wake()
+        return True
+
+    def take(self) -> Pending | None:
+        """The oldest entry, or None when empty."""
+        with self._lock:
+            if not self._entries:
+                return None
+            entry, size = self._entries.popleft()
+            self._nbytes -= size
+            return entry
+
+    def close(self) -> list[tuple[Pending, int]]:
+        """Refuse further entries; return those still waiting, oldest first."""
+        with self._lock:
+            self._closed = True
+            waiting = list(self._entries)
+            self._entries.clear()
+            self._nbytes = 0
+        return waiting

@@ -18,6 +18,14 @@ per call (a batch budget) and report back; the watch then yields to the IOLoop
 with ``add_callback`` and comes back while work remains, so one busy socket
 cannot starve the loop, and one wake-up still serves hundreds of messages.
 
+Code outside tzmq can still eat an edge behind our back: an owner's raw
+``send`` on a stream's socket (ipykernel sends shell replies that way), a
+``recv`` through ``Session.recv``, a raw ``EVENTS`` read. Nothing can see those
+calls, so each loop runs a cheap safety sweep while any of its sockets is
+wanted: every `SWEEP_INTERVAL` seconds it reads ``EVENTS`` (~2 us) of each
+watched socket and wakes the ones with something ready. A message stranded
+that way waits at most one interval instead of forever.
+
 The FD is registered as the *socket object*, never the raw FD number, so that
 ``IOLoop.close(all_fds=True)`` closes the zmq socket instead of libzmq's own
 descriptor (which would abort the process).
@@ -37,7 +45,7 @@ from typing import Any, ClassVar, Protocol
 import zmq
 from tornado.ioloop import IOLoop
 
-__all__ = ["IDLE_IN", "MORE", "POLLIN", "POLLOUT", "SocketWatch", "WatchClient"]
+__all__ = ["IDLE_IN", "MORE", "POLLIN", "POLLOUT", "SWEEP_INTERVAL", "SocketWatch", "WatchClient"]
 
 _log = logging.getLogger("tzmq.stream")
 
@@ -53,6 +61,9 @@ MORE = 2
 """The batch budget ran out with work left: come back after yielding to the loop."""
 
 _SOCKET_GONE = (zmq.ENOTSOCK, zmq.ETERM, zmq.EFAULT)
+
+SWEEP_INTERVAL = 0.1
+"""Seconds between safety sweeps of a loop's wanted sockets (see module doc)."""
 
 
 class WatchClient(Protocol):
@@ -154,6 +165,7 @@ class SocketWatch:
         self._clients[client] = events
         self._recompute_interest()
         if events & ~old:
+            _Sweep.of(self.io_loop).track(self)
             self.wake()
 
     @property
@@ -183,6 +195,15 @@ class SocketWatch:
         """Run a pass soon; safe from any thread."""
         self.io_loop.add_callback(self.wake)
 
+    def socket_closed(self) -> None:
+        """A client just closed the socket: release the FD and tell the other clients now.
+
+        Waiting for a pass to notice would leave the FD number registered for
+        a loop turn, and a socket made meanwhile may be given that number.
+        """
+        if self._registered or self._clients:
+            self._socket_gone(zmq.ZMQError(zmq.ENOTSOCK))
+
     def close(self) -> None:
         """Drop every client and release the FD (idempotent)."""
         self._clients.clear()
@@ -205,6 +226,17 @@ class SocketWatch:
         # A closed or closing loop has nothing left to unregister from.
         with suppress(OSError, ValueError, RuntimeError):
             self.io_loop.remove_handler(self._fd)
+
+    def recheck(self) -> None:
+        """Read EVENTS now and wake if something wanted is ready (the sweep's probe)."""
+        if self._scheduled or self._in_pass or not self._registered or not self._interest:
+            return
+        if self.socket.closed:
+            self._socket_gone(zmq.ZMQError(zmq.ENOTSOCK))
+            return
+        events = self._read_events()
+        if events > 0 and events & self._interest:
+            self.wake()
 
     # -- the pass --------------------------------------------------------------
 
@@ -280,3 +312,47 @@ class SocketWatch:
                 client.on_socket_gone(error)
             except Exception:
                 _log.exception("error while tearing down a client of a closed socket")
+
+
+class _Sweep:
+    """The safety sweep of one IOLoop: re-checks its wanted sockets now and then."""
+
+    __slots__ = ("__weakref__", "_handle", "_loop", "_watches")
+
+    _of_loop: ClassVar[weakref.WeakKeyDictionary[IOLoop, _Sweep]] = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def of(cls, io_loop: IOLoop) -> _Sweep:
+        sweep = cls._of_loop.get(io_loop)
+        if sweep is None:
+            sweep = cls._of_loop[io_loop] = cls(io_loop)
+        return sweep
+
+    def __init__(self, io_loop: IOLoop) -> None:
+        # Weak: a sweep must not keep its loop (or its sockets) alive.
+        self._loop = weakref.ref(io_loop)
+        self._watches: weakref.WeakSet[SocketWatch] = weakref.WeakSet()
+        self._handle: object | None = None
+
+    def track(self, watch: SocketWatch) -> None:
+        self._watches.add(watch)
+        if self._handle is None:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        io_loop = self._loop()
+        if io_loop is not None:
+            self._handle = io_loop.call_later(SWEEP_INTERVAL, self._run)
+
+    def _run(self) -> None:
+        self._handle = None
+        wanted = False
+        for watch in list(self._watches):
+            if watch.interest:
+                wanted = True
+                try:
+                    watch.recheck()
+                except Exception:
+                    _log.exception("safety sweep of %r failed", watch.socket)
+        if wanted:
+            self._schedule()

@@ -22,12 +22,16 @@ with these differences, all on purpose:
 * Bad input (a frame that is not bytes-like, an object JSON cannot encode, a
   closed stream) raises at the call, before anything is queued.
 
-Thread-safety: every method runs on the stream's IOLoop thread, except that
-sends and ``on_recv``/``on_send`` changes made from another thread hop onto
-the loop with ``IOLoop.add_callback`` and never touch the socket from the
-calling thread (`send_threadsafe` and `send_multipart_threadsafe` name that
-door explicitly). Before the loop runs, the thread that calls is taken to be
-the loop's. Callbacks always run on the loop thread.
+Thread-safety: every method runs on the stream's IOLoop thread, except two
+doors. Sends made from another thread (`send_threadsafe` and
+`send_multipart_threadsafe` name that door explicitly; the other ``send*``
+methods take it too) are checked at the call (bad input, a closed stream, a
+full bounded queue raise there), wait in an inbox that the loop empties in
+order, and never touch the socket from the calling thread. ``on_recv`` and
+``on_send`` changes from another thread take effect at once and the loop
+re-checks readiness. ``closed()``, ``receiving()`` and ``sending()`` may be
+asked from any thread. Before the loop runs, the thread that calls is taken
+to be the loop's. Callbacks always run on the loop thread.
 """
 
 from __future__ import annotations
@@ -47,8 +51,8 @@ from tornado.ioloop import IOLoop
 from .. import _jsonapi
 from . import _frames
 from ._callbacks import run_callback
-from ._outbox import Outbox, SendCallback
-from ._sendqueue import Pending, SendQueue, SendQueueFull
+from ._outbox import SOCKET_GONE, Outbox, SendCallback
+from ._sendqueue import Inbox, Pending, SendQueue, SendQueueFull
 from ._watch import IDLE_IN, MORE, POLLIN, POLLOUT, SocketWatch
 
 __all__ = ["SendQueueFull", "StreamClosedError", "ZMQStream"]
@@ -64,8 +68,14 @@ _OPTION_NAMES = frozenset(name.lower() for name in zmq.SocketOption.__members__)
 _HIDDEN_SOCKET_METHODS = frozenset(
     {"recv", "recv_multipart", "recv_string", "recv_json", "recv_pyobj", "recv_serialized"}
 )
+# Socket types whose recv() fails with ENOTSUP: a stream on one never receives
+# (flush() and on_recv() are then no-ops for receiving, as with pyzmq's poll).
+_SEND_ONLY = frozenset(
+    int(getattr(zmq, name)) for name in ("PUSH", "PUB", "RADIO", "SCATTER") if hasattr(zmq, name)
+)
 
 RecvCallback = Callable[[list[Any]], Any]
+_NO_HANDLER: tuple[RecvCallback | None, bool] = (None, True)
 
 
 class StreamClosedError(OSError):
@@ -75,8 +85,17 @@ class StreamClosedError(OSError):
         super().__init__(message)
 
 
-def _seconds(value: float | timedelta) -> float:
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+def _seconds(name: str, value: float | timedelta) -> float:
+    """A duration in seconds from a number or timedelta; bad values raise here."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise TypeError(f"{name} must be seconds or a timedelta, not {type(value).__name__}")
+    if not seconds >= 0:  # also rejects NaN
+        raise ValueError(f"{name} must be >= 0, not {value!r}")
+    return seconds
 
 
 def _plain_socket(socket: zmq.Socket[Any]) -> zmq.Socket[Any]:
@@ -130,17 +149,24 @@ class ZMQStream:
         self.socket = plain
         self.io_loop = io_loop or IOLoop.current()
         self.max_batch = max_batch
-        self.max_batch_time = _seconds(max_batch_time)
+        self.max_batch_time = _seconds("max_batch_time", max_batch_time)
         self._aio_loop: asyncio.AbstractEventLoop = self.io_loop.asyncio_loop  # type: ignore[attr-defined]
         self._recv = plain.recv
-        self._recv_callback: RecvCallback | None = None
+        self._receives = int(plain.type) not in _SEND_ONLY
+        # (callback, copy) in one attribute: on_recv from another thread
+        # replaces both at once, so a callback never sees the other's copy mode.
+        self._recv_handler: tuple[RecvCallback | None, bool] = _NO_HANDLER
         self._close_callback: Callable[[], Any] | None = None
-        self._recv_copy = True
         self._queue = SendQueue(queue_hwm, queue_hwm_bytes, queue_lwm, queue_lwm_bytes)
         self._outbox = Outbox(plain, self.io_loop, self._queue, self._update_interest)
+        self._inbox = Inbox(self._queue, lambda: self.io_loop.add_callback(self._take_inbox))
         self._closing = False
         self._watch = SocketWatch.get(plain, self.io_loop)
-        self._watch.attach(self)
+        if self._on_loop_thread():
+            self._watch.attach(self)
+        else:
+            # Registering the FD touches the running loop: do it on its thread.
+            self.io_loop.add_callback(self._watch.attach, self)
 
     # -- pass-through to the socket ------------------------------------------------
 
@@ -149,7 +175,7 @@ class ZMQStream:
         if name.startswith("_") or name in ("socket", "io_loop"):
             raise AttributeError(name)
         socket = self.__dict__.get("socket")
-        if socket is None:
+        if socket is None or self.__dict__.get("_closing"):
             raise StreamClosedError(f"ZMQStream is closed (while getting {name!r})")
         if name in _HIDDEN_SOCKET_METHODS:
             raise AttributeError(
@@ -161,15 +187,14 @@ class ZMQStream:
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _OPTION_NAMES and name not in self.__dict__:
             socket = self.__dict__.get("socket")
-            if socket is None:
+            if socket is None or self.__dict__.get("_closing"):
                 raise StreamClosedError(f"ZMQStream is closed (while setting {name!r})")
             setattr(socket, name, value)
         else:
             object.__setattr__(self, name, value)
 
     def __repr__(self) -> str:
-        socket = self.__dict__.get("socket")
-        state = "closed" if socket is None else repr(socket)
+        state = "closed" if self.__dict__.get("_closing") else repr(self.__dict__.get("socket"))
         return f"<ZMQStream {state}>"
 
     # -- threads ------------------------------------------------------------------
@@ -185,10 +210,10 @@ class ZMQStream:
             self.io_loop.add_callback(self._update_interest)
 
     def _update_interest(self) -> None:
-        if self.socket is None:
+        if self._closing:
             return
         interest = 0
-        if self._recv_callback is not None:
+        if self._recv_handler[0] is not None and self._receives:
             interest = POLLIN
         if self._queue.entries:
             interest |= POLLOUT
@@ -207,8 +232,7 @@ class ZMQStream:
         self._check_closed()
         if callback is not None and not callable(callback):
             raise TypeError(f"on_recv callback must be callable, not {type(callback).__name__}")
-        self._recv_callback = callback
-        self._recv_copy = bool(copy)
+        self._recv_handler = (callback, bool(copy))
         self._set_interest()
 
     def on_recv_stream(
@@ -258,7 +282,7 @@ class ZMQStream:
 
     def receiving(self) -> bool:
         """True while a receive callback is set."""
-        return self._recv_callback is not None
+        return self._recv_handler[0] is not None
 
     def sending(self) -> bool:
         """True while messages wait in the send queue."""
@@ -364,21 +388,24 @@ class ZMQStream:
         self._send_message([data], int(flags), True, False, callback, kwargs or None, data)
 
     def send_threadsafe(self, msg: Any, flags: int = 0, copy: bool = True) -> None:
-        """Send one frame from any thread: validated here, sent on the loop."""
-        self.send_multipart_threadsafe([msg], flags, copy)
+        """Send one frame from any thread; see `send_multipart_threadsafe`."""
+        _frames.check_frame(msg)
+        self._send_message([msg], int(flags), copy, False, None, None, msg)
 
     def send_multipart_threadsafe(
         self, msg: Sequence[Any], flags: int = 0, copy: bool = True
     ) -> None:
         """Send a message from any thread: validated here, sent on the loop.
 
-        The frames are copied here when they are mutable, so the caller may
-        reuse its buffers at once.
+        The explicit door for other threads. From another thread the message
+        is checked (bad input, a closed stream, a full bounded queue raise
+        here), its mutable frames are copied so the caller may reuse its
+        buffers at once, and it hops onto the loop; the socket is never
+        touched from the calling thread. On the loop thread it is the same as
+        `send_multipart`, so it keeps its place among the loop's own sends.
         """
-        parts = _frames.snapshot(_frames.check_message(msg))
-        self._check_closed()
-        entry = Pending(parts, int(flags), copy, False, None, None)
-        self.io_loop.add_callback(self._send_on_loop, entry)
+        parts = _frames.check_message(msg)
+        self._send_message(parts, int(flags), copy, False, None, None, None)
 
     def _send_message(
         self,
@@ -390,41 +417,31 @@ class ZMQStream:
         kwargs: dict[str, Any] | None,
         single: Any,
     ) -> None:
-        if self.socket is None or self._closing:
+        if self._closing:
             raise StreamClosedError("cannot send on a closed ZMQStream")
         if callback is not None and not callable(callback):
             raise TypeError(f"send callback must be callable, not {type(callback).__name__}")
         if self._on_loop_thread():
-            self._outbox.send(parts, flags, copy, track, callback, kwargs, single)
+            try:
+                self._outbox.send(parts, flags, copy, track, callback, kwargs, single)
+            except zmq.ZMQError as error:
+                if error.errno in SOCKET_GONE:
+                    # Closed behind our back, or its context terminated.
+                    self.close()
+                    raise StreamClosedError(f"the stream's socket is gone ({error})") from error
+                raise
             return
-        self._outbox.queue.check_room()
-        entry = Pending(_frames.snapshot(parts), flags, copy, track, callback, kwargs)
-        self.io_loop.add_callback(self._send_on_loop, entry)
+        copied = _frames.snapshot(parts)
+        entry = Pending(copied, flags, copy, track, callback, kwargs)
+        if not self._inbox.put(entry, _frames.nbytes(copied)):
+            raise StreamClosedError("cannot send on a closed ZMQStream")
 
-    def _send_on_loop(self, entry: Pending) -> None:
-        """Finish a send made on another thread; its errors can only be reported."""
-        outbox = self._outbox
-        if self.socket is None:
-            outbox.report_error(list(entry.parts), StreamClosedError(), entry.callback)
-            return
-        if outbox.queue.entries:
-            # Accepted (room checked) on the calling thread: queue even if full now.
-            outbox.enqueue(entry)
-            return
-        try:
-            outbox.send(
-                entry.parts,
-                entry.flags,
-                entry.copy,
-                entry.track,
-                entry.callback,
-                entry.kwargs,
-                None,
-            )
-        except SendQueueFull:
-            outbox.enqueue(entry)
-        except zmq.ZMQError as error:
-            outbox.report_error(list(entry.parts), error, entry.callback)
+    def _take_inbox(self) -> None:
+        """Send, in order, what other threads handed in (on the loop thread)."""
+        take, send = self._inbox.take, self._outbox.send_handed_in
+        while (entry := take()) is not None:
+            if not send(entry):
+                self.close()  # the socket went away: close() counts the entry
 
     # -- receiving ----------------------------------------------------------------
 
@@ -437,8 +454,8 @@ class ZMQStream:
         recv = self._recv
         count = 0
         while count < limit:
-            callback = self._recv_callback
-            if (callback is None and not drop) or self.socket is None:
+            callback, copy = self._recv_handler
+            if (callback is None and not drop) or self._closing:
                 return count, 0
             try:
                 frame = recv(_NOBLOCK, copy=False)
@@ -449,9 +466,9 @@ class ZMQStream:
                 while frame.more:
                     frame = recv(_NOBLOCK, copy=False)
                     frames.append(frame)
-                msg: list[Any] = [f.bytes for f in frames] if self._recv_copy else frames
+                msg: list[Any] = [f.bytes for f in frames] if copy else frames
             else:
-                msg = [frame.bytes] if self._recv_copy else [frame]
+                msg = [frame.bytes] if copy else [frame]
             count += 1
             if callback is not None:
                 run_callback(self._aio_loop, callback, msg)
@@ -466,7 +483,7 @@ class ZMQStream:
         sending = events & POLLOUT and self._queue.entries
         if sending and self._outbox.send_queued(self.max_batch) >= self.max_batch:
             status = MORE
-        if not events & POLLIN or self._recv_callback is None or self.socket is None:
+        if not events & POLLIN or self._recv_handler[0] is None or self._closing:
             return status
         if bulk:
             deadline = monotonic() + self.max_batch_time
@@ -488,7 +505,7 @@ class ZMQStream:
         receive callback, or are dropped when none is set (so ``flush`` can
         discard incoming messages, as in pyzmq). Never blocks.
         """
-        if self.socket is None:
+        if self._closing:
             return 0
         if limit is not None and limit < 0:
             raise ValueError(f"flush limit must be >= 0 or None, not {limit}")
@@ -496,13 +513,13 @@ class ZMQStream:
         budget = limit if limit is not None else -1
         count = 0
         try:
-            while budget != 0 and self.socket is not None:
+            while budget != 0 and not self._closing:
                 progressed = 0
                 if flag & POLLOUT and self._queue.entries:
                     progressed += self._outbox.send_queued(
                         budget if budget > 0 else len(self._queue)
                     )
-                if flag & POLLIN and self.socket is not None:
+                if flag & POLLIN and self._receives and not self._closing:
                     allowed = budget - progressed if budget > 0 else self.max_batch
                     if allowed > 0:
                         progressed += self._receive(allowed, 0.0, True)[0]
@@ -512,22 +529,28 @@ class ZMQStream:
                 if budget > 0:
                     budget -= progressed
         except zmq.ZMQError as error:
-            if self.socket is not None and not self.socket.closed:
+            if error.errno not in SOCKET_GONE and not self.socket.closed:
                 raise
             _log.debug("ZMQStream flush stopped: socket went away (%s)", error)
             self.close()
-        if self.socket is not None:
+        if not self._closing:
             # flush touched the socket: whatever it left pending needs a pass.
             self._watch.wake()
         return count
 
     def closed(self) -> bool:
-        """True once the stream, or its socket behind its back, was closed."""
-        socket = self.socket
-        if socket is None:
+        """True once the stream, or its socket behind its back, was closed.
+
+        Safe from any thread (jupyter_client asks from its own): a socket found
+        closed closes the stream on the loop thread.
+        """
+        if self._closing:
             return True
-        if socket.closed:
-            self.close()
+        if self.socket.closed:
+            if self._on_loop_thread():
+                self.close()
+            else:
+                self.io_loop.add_callback(self.close)
             return True
         return False
 
@@ -538,12 +561,17 @@ class ZMQStream:
         their fate, as for any socket). Those it would not take are reported:
         their send callbacks get a `StreamClosedError` status and a warning
         with the count is logged. Idempotent; never raises for a socket or
-        context already gone.
+        context already gone. Unlike pyzmq's stream, ``stream.socket`` stays
+        the (closed) socket, so ``stream.socket.closed`` keeps working.
         """
         socket = self.socket
-        if socket is None or self._closing:
+        if self._closing:
             return 0
         self._closing = True
+        # Sends other threads handed in before now go out (or are counted)
+        # with the rest; later ones fail at their call.
+        for entry, size in self._inbox.close():
+            self._queue.push(entry, size)
         unsent = self._outbox.close(StreamClosedError())
         self._watch.detach(self)
         if not socket.closed:
@@ -551,13 +579,15 @@ class ZMQStream:
                 socket.close(linger=linger)
             except zmq.ZMQError as error:
                 _log.debug("ZMQStream socket close: %s", error)
-        object.__setattr__(self, "socket", None)
-        self._recv_callback = None
+            # Other clients of the same socket (a second stream, a future
+            # socket) learn it is gone, and the FD is released, right now.
+            self._watch.socket_closed()
+        self._recv_handler = _NO_HANDLER
         close_callback, self._close_callback = self._close_callback, None
         if close_callback is not None:
             run_callback(self._aio_loop, close_callback)
         return unsent
 
     def _check_closed(self) -> None:
-        if self.socket is None or self._closing:
+        if self._closing:
             raise StreamClosedError()

@@ -1,0 +1,503 @@
+"""Pending calls of one future Socket: who waits for what, served in order.
+
+Owns the FIFO queues of pending receives, sends and polls of a future socket,
+their deadlines (``RCVTIMEO``/``SNDTIMEO`` read when the call is made),
+cancellation, and serving them when `tzmq.stream._watch` says the socket is
+ready. The rules that keep messages safe:
+
+* A receive is performed only for a waiter whose future is still pending, and
+  its result is set in the same step, so a cancelled or timed-out call never
+  consumes a message: the next waiter gets it.
+* Deserialising receives (``recv_json``...) decode inside that step and
+  report a decode error through their own future: no chained futures, so no
+  window in which a message can be dropped between two of them.
+* A call completes at once when libzmq can act at once, but at most
+  ``max_batch`` in a row without the loop turning, so a coroutine reading a
+  backlog cannot starve the other handlers.
+
+Cancelled waiters stay in their queue until they reach its head (removing
+them eagerly would cost a done-callback per call, and made draining
+quadratic in pyzmq); deadlines remove theirs at once.
+
+Thread-safety: IOLoop thread only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import zmq
+from tornado.ioloop import IOLoop
+
+from . import _frames
+from ._watch import IDLE_IN, MORE, POLLIN, POLLOUT, SocketWatch
+
+__all__ = ["RECV", "RECV_INTO", "RECV_MULTIPART", "FutureCalls"]
+
+_NOBLOCK = int(zmq.NOBLOCK)
+_SNDMORE = int(zmq.SNDMORE)
+_EVENTS = int(zmq.EVENTS)
+_RCVTIMEO = int(zmq.RCVTIMEO)
+_SNDTIMEO = int(zmq.SNDTIMEO)
+_GONE = (zmq.ENOTSOCK, zmq.ETERM, zmq.EFAULT)
+_Future = asyncio.Future
+
+RECV, RECV_MULTIPART, RECV_INTO = 0, 1, 2
+
+
+class _Recv:
+    __slots__ = ("copy", "flags", "future", "kind", "load", "target", "timer", "track")
+
+    def __init__(
+        self,
+        future: asyncio.Future[Any],
+        kind: int,
+        flags: int,
+        copy: bool,
+        track: bool,
+        load: Callable[[Any], Any] | None,
+        target: tuple[Any, int] | None,
+    ) -> None:
+        self.future = future
+        self.kind = kind
+        self.flags = flags
+        self.copy = copy
+        self.track = track
+        self.load = load
+        self.target = target
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class _Send:
+    # ``data`` is one frame, or a list of frames for a multipart send.
+    __slots__ = ("data", "flags", "future", "options", "timer")
+    load: ClassVar[None] = None  # sends have nothing to decode (see _serve)
+
+    def __init__(
+        self,
+        future: asyncio.Future[Any],
+        data: Any,
+        flags: int,
+        options: tuple[bool, bool, dict[str, Any] | None] | None,
+    ) -> None:
+        self.future = future
+        self.data = data
+        self.flags = flags
+        self.options = options
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class _Poll:
+    __slots__ = ("events", "future", "timer")
+
+    def __init__(self, future: asyncio.Future[int], events: int) -> None:
+        self.future = future
+        self.events = events
+        self.timer: asyncio.TimerHandle | None = None
+
+
+def _settle(future: asyncio.Future[Any], result: Any, load: Callable[[Any], Any] | None) -> None:
+    if load is not None:
+        try:
+            result = load(result)
+        except Exception as error:
+            future.set_exception(error)
+            return
+    future.set_result(result)
+
+
+class FutureCalls:
+    """The pending calls of one future socket, served on one IOLoop."""
+
+    __slots__ = (
+        "_aio_loop",
+        "_closed",
+        "_hot",
+        "_owner",
+        "_raw",
+        "_raw_recv",
+        "_streak",
+        "io_loop",
+        "max_batch",
+        "polls",
+        "recvs",
+        "sends",
+        "watch",
+    )
+
+    def __init__(self, owner: zmq.Socket[Any], raw: zmq.Socket[Any], io_loop: IOLoop) -> None:
+        """``owner`` is registered with the loop; ``raw`` (a plain shadow) does the I/O."""
+        self._owner = owner
+        self._raw = raw
+        self._raw_recv = raw.recv
+        self.io_loop = io_loop
+        self._aio_loop: asyncio.AbstractEventLoop = io_loop.asyncio_loop  # type: ignore[attr-defined]
+        self.max_batch = 256
+        self.recvs: deque[_Recv] = deque()
+        self.sends: deque[_Send] = deque()
+        self.polls: list[_Poll] = []
+        self._streak = 0
+        self._hot = True
+        self._closed = False
+        self.watch = SocketWatch.get(owner, io_loop)
+        self.watch.attach(self)
+
+    @property
+    def idle(self) -> bool:
+        """True when no call is pending (so the socket may move to another loop)."""
+        return not (self.recvs or self.sends or self.polls)
+
+    # -- interest --------------------------------------------------------------
+
+    def _update_interest(self, proven_idle: int = 0) -> None:
+        """Tell the watch what we wait for; wake it unless our last op proved it idle.
+
+        ``proven_idle`` holds the events the last socket operation showed not
+        ready (EAGAIN on receive: POLLIN). Anything else wanted after touching
+        the socket needs a pass, because touching it may have eaten the edge.
+        """
+        interest = 0
+        if self.recvs:
+            interest = POLLIN
+        if self.sends:
+            interest |= POLLOUT
+        for poll in self.polls:
+            interest |= poll.events
+        watch = self.watch
+        watch.want(self, interest)
+        if watch.interest & ~proven_idle:
+            watch.wake()
+
+    # -- receiving -------------------------------------------------------------
+
+    def recv_multipart(self, flags: int, copy: bool, track: bool) -> asyncio.Future[Any]:
+        """`recv` for whole messages, with the common case (a message waiting) inlined.
+
+        A backlog read with ``await recv_multipart()`` in a loop spends most of
+        its time here, so this path avoids every call it can.
+        """
+        if self._hot and not self.recvs and self._streak < self.max_batch and not track:
+            future: asyncio.Future[Any] = _Future(loop=self._aio_loop)
+            now = flags | _NOBLOCK
+            try:
+                frame = self._raw_recv(now, False)
+            except zmq.Again:
+                self._hot = False
+                return self._after_again(future, RECV_MULTIPART, flags, copy, track, None, None)
+            except zmq.ZMQError as error:
+                future.set_exception(error)
+                return future
+            if frame.more:
+                frames = [frame]
+                while frame.more:
+                    frame = self._raw_recv(now, False)
+                    frames.append(frame)
+                future.set_result([f.bytes for f in frames] if copy else frames)
+            else:
+                future.set_result([frame.bytes] if copy else [frame])
+            self._streak += 1
+            if self.watch._interest:
+                self.watch.wake()
+            return future
+        return self.recv(RECV_MULTIPART, flags, copy, track)
+
+    def recv(
+        self,
+        kind: int,
+        flags: int,
+        copy: bool,
+        track: bool,
+        load: Callable[[Any], Any] | None = None,
+        target: tuple[Any, int] | None = None,
+    ) -> asyncio.Future[Any]:
+        """Start a receive; the future completes at once if a message is waiting."""
+        future: asyncio.Future[Any] = self._aio_loop.create_future()
+        if self.recvs:
+            if flags & _NOBLOCK:
+                future.set_exception(zmq.Again())
+                return future
+        elif self._streak < self.max_batch:
+            try:
+                if self._hot or int(self._raw.getsockopt(_EVENTS)) & POLLIN:
+                    result = self._receive(kind, flags, copy, track, target)
+                else:
+                    raise zmq.Again()
+            except zmq.Again:
+                self._hot = False
+                return self._after_again(future, kind, flags, copy, track, load, target)
+            except zmq.ZMQError as error:
+                future.set_exception(error)
+                return future
+            self._hot = True
+            self._streak += 1
+            _settle(future, result, load)
+            self._touched(0)
+            return future
+        elif flags & _NOBLOCK:
+            # The streak budget is spent; a DONTWAIT caller still gets an answer now.
+            try:
+                _settle(future, self._receive(kind, flags, copy, track, target), load)
+            except zmq.ZMQError as error:
+                future.set_exception(error)
+            return future
+        return self._wait_recv(_Recv(future, kind, flags, copy, track, load, target), 0)
+
+    def _after_again(
+        self,
+        future: asyncio.Future[Any],
+        kind: int,
+        flags: int,
+        copy: bool,
+        track: bool,
+        load: Callable[[Any], Any] | None,
+        target: tuple[Any, int] | None,
+    ) -> asyncio.Future[Any]:
+        """An immediate receive met EAGAIN: fail a DONTWAIT call, else wait."""
+        if flags & _NOBLOCK:
+            future.set_exception(zmq.Again())
+            return future
+        # EAGAIN drained the socket's commands: POLLIN is proven idle, no pass needed.
+        return self._wait_recv(_Recv(future, kind, flags, copy, track, load, target), POLLIN)
+
+    def _wait_recv(self, waiter: _Recv, proven_idle: int) -> asyncio.Future[Any]:
+        timeout = self._raw.getsockopt(_RCVTIMEO)
+        if isinstance(timeout, int) and timeout >= 0:
+            waiter.timer = self._aio_loop.call_later(
+                timeout / 1000, self._expire, self.recvs, waiter
+            )
+        self.recvs.append(waiter)
+        self._update_interest(proven_idle)
+        return waiter.future
+
+    def _receive(
+        self, kind: int, flags: int, copy: bool, track: bool, target: tuple[Any, int] | None
+    ) -> Any:
+        raw = self._raw
+        flags |= _NOBLOCK
+        if kind == RECV_MULTIPART:
+            frame = raw.recv(flags, copy=False, track=track)
+            frames = [frame]
+            while frame.more:
+                frame = raw.recv(flags, copy=False, track=track)
+                frames.append(frame)
+            return [f.bytes for f in frames] if copy else frames
+        if kind == RECV:
+            return raw.recv(flags, copy=copy, track=track)
+        assert target is not None
+        return raw.recv_into(target[0], nbytes=target[1], flags=flags)
+
+    def _expire(self, queue: deque[Any], waiter: _Recv | _Send) -> None:
+        """A call's RCVTIMEO/SNDTIMEO deadline passed: fail it and forget it at once."""
+        if waiter.future.done():
+            return
+        waiter.future.set_exception(zmq.Again())
+        try:
+            queue.remove(waiter)
+        except ValueError:
+            return
+        self._update_interest(POLLIN | POLLOUT)
+
+    def _serve(
+        self,
+        queue: deque[Any],
+        limit: int,
+        perform: Callable[[Any], Any],
+        idle_status: int,
+    ) -> int:
+        """Complete waiters at the head of ``queue`` until EAGAIN, none left or ``limit``.
+
+        Skips (and drops) waiters already cancelled or timed out, so such a
+        call never consumes a message.
+        """
+        served = 0
+        while queue:
+            waiter = queue[0]
+            if waiter.future.done():
+                queue.popleft()
+                continue
+            if served >= limit:
+                return MORE
+            try:
+                result = perform(waiter)
+            except zmq.Again:
+                return idle_status
+            except zmq.ZMQError as error:
+                if error.errno in _GONE:
+                    raise
+                queue.popleft()
+                waiter.future.set_exception(error)
+                continue
+            queue.popleft()
+            if waiter.timer is not None:
+                waiter.timer.cancel()
+            _settle(waiter.future, result, waiter.load)
+            served += 1
+        return 0
+
+    def _perform_recv(self, waiter: _Recv) -> Any:
+        return self._receive(waiter.kind, waiter.flags, waiter.copy, waiter.track, waiter.target)
+
+    # -- sending ---------------------------------------------------------------
+
+    def send(
+        self,
+        data: Any,
+        flags: int,
+        copy: bool,
+        track: bool,
+        kwargs: dict[str, Any] | None,
+    ) -> asyncio.Future[Any]:
+        """Start a send of ``data`` (one frame, or a list of frames: multipart)."""
+        future: asyncio.Future[Any] = self._aio_loop.create_future()
+        if not self.sends:
+            try:
+                result = self._transmit(data, flags, copy, track, kwargs)
+            except zmq.Again:
+                if flags & _NOBLOCK:
+                    future.set_exception(zmq.Again())
+                    return future
+            except zmq.ZMQError as error:
+                future.set_exception(error)
+                return future
+            else:
+                future.set_result(result)
+                self._touched(0)
+                return future
+        elif flags & _NOBLOCK:
+            future.set_exception(zmq.Again())
+            return future
+        if copy:
+            data = _frames.snapshot(data) if type(data) is list else _frames.snapshot([data])[0]
+        options = None if (copy and not track and kwargs is None) else (copy, track, kwargs)
+        waiter = _Send(future, data, flags, options)
+        timeout = self._raw.getsockopt(_SNDTIMEO)
+        if isinstance(timeout, int) and timeout >= 0:
+            waiter.timer = self._aio_loop.call_later(
+                timeout / 1000, self._expire, self.sends, waiter
+            )
+        self.sends.append(waiter)
+        if len(self.sends) == 1:
+            self._update_interest()
+        return future
+
+    def _transmit(
+        self, data: Any, flags: int, copy: bool, track: bool, kwargs: dict[str, Any] | None
+    ) -> Any:
+        """Hand one message to libzmq without blocking (EAGAIN only on its first frame)."""
+        raw = self._raw
+        flags |= _NOBLOCK
+        if type(data) is not list:
+            if copy and not track and kwargs is None:
+                return raw.send(data, flags)
+            return raw.send(data, flags, copy=copy, track=track, **(kwargs or {}))
+        if kwargs:
+            return raw.send_multipart(data, flags, copy=copy, track=track, **kwargs)
+        last = len(data) - 1
+        for index in range(last):
+            raw.send(data[index], flags | _SNDMORE, copy=copy, track=track)
+        return raw.send(data[last], flags, copy=copy, track=track)
+
+    def _perform_send(self, waiter: _Send) -> Any:
+        if waiter.options is None:
+            return self._transmit(waiter.data, waiter.flags, True, False, None)
+        return self._transmit(waiter.data, waiter.flags, *waiter.options)
+
+    # -- polling ---------------------------------------------------------------
+
+    def poll(self, events: int, timeout: float | None) -> asyncio.Future[int]:
+        """A future for the subset of ``events`` ready, or 0 after ``timeout`` seconds."""
+        future: asyncio.Future[int] = self._aio_loop.create_future()
+        ready = int(self._raw.getsockopt(_EVENTS)) & events
+        if ready or timeout == 0:
+            future.set_result(ready)
+            self._touched(0)
+            return future
+        waiter = _Poll(future, events)
+        if timeout is not None:
+            waiter.timer = self._aio_loop.call_later(timeout, self._expire_poll, waiter)
+        self.polls.append(waiter)
+        self._update_interest()
+        return future
+
+    def _expire_poll(self, waiter: _Poll) -> None:
+        if not waiter.future.done():
+            waiter.future.set_result(0)
+        if waiter in self.polls:
+            self.polls.remove(waiter)
+            self._update_interest(POLLIN | POLLOUT)
+
+    def _serve_polls(self) -> None:
+        ready = int(self._raw.getsockopt(_EVENTS))
+        waiting = []
+        for waiter in self.polls:
+            if waiter.future.done():
+                continue
+            if waiter.events & ready:
+                if waiter.timer is not None:
+                    waiter.timer.cancel()
+                waiter.future.set_result(waiter.events & ready)
+            else:
+                waiting.append(waiter)
+        self.polls = waiting
+
+    # -- the watch calls these (see _watch.WatchClient) ------------------------
+
+    def _touched(self, proven_idle: int) -> None:
+        # An immediate operation may have eaten the FD's edge while another
+        # client (or our own other queue) waits: let the watch re-check.
+        if self.watch.interest & ~proven_idle:
+            self.watch.wake()
+
+    def on_ready(self, events: int, bulk: bool) -> int:
+        self._streak = 0
+        status = 0
+        if self.polls:
+            self._serve_polls()
+        if events & POLLOUT and self.sends:
+            status |= self._serve(self.sends, self.max_batch, self._perform_send, 0)
+        if events & POLLIN and self.recvs:
+            limit = self.max_batch if bulk else 1
+            status |= self._serve(self.recvs, limit, self._perform_recv, IDLE_IN)
+        if not status & MORE:
+            interest = POLLIN if self.recvs else 0
+            if self.sends:
+                interest |= POLLOUT
+            for poll in self.polls:
+                interest |= poll.events
+            self.watch.want(self, interest)
+        return status
+
+    def on_socket_gone(self, error: BaseException) -> None:
+        self.fail_all(error)
+
+    # -- ending ----------------------------------------------------------------
+
+    def cancel_all(self) -> None:
+        """Cancel every pending call and stop watching (socket closing)."""
+        self._end(None)
+
+    def fail_all(self, error: BaseException) -> None:
+        """Fail every pending call with ``error`` and stop watching (socket gone)."""
+        self._end(error)
+
+    def _end(self, error: BaseException | None) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        waiters: list[_Recv | _Send | _Poll] = [*self.recvs, *self.sends, *self.polls]
+        self.recvs.clear()
+        self.sends.clear()
+        self.polls = []
+        self.watch.detach(self)
+        for waiter in waiters:
+            if waiter.timer is not None:
+                waiter.timer.cancel()
+            if waiter.future.done():
+                continue
+            if error is None:
+                waiter.future.cancel()
+            else:
+                waiter.future.set_exception(error)
