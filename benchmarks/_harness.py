@@ -1,7 +1,7 @@
 """Shared machinery of the benchmarks: settings, samples, owned sockets, peer threads.
 
-Owns the rules every measurement follows: sockets bind 127.0.0.1 or a fresh
-inproc:// name on a random port, every wait is bounded, and a measurement
+Owns the rules every measurement follows: sockets bind 127.0.0.1 on a random
+port or a fresh inproc:// name, every wait is bounded, and a measurement
 closes each socket it made and terminates its context before it returns (an
 `Owned` does that in ``close()``). Nothing here decides what is measured.
 
