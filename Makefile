@@ -39,7 +39,7 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix tzmq tests demos benchmarks
 	$(BIN)/ruff format tzmq tests demos benchmarks
 
-bench: $(VENV)/.installed-base
+bench: $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks
 
 clean:

@@ -32,6 +32,7 @@ from ._cases import CASES, Case
 from ._harness import QUICK, Sample, Settings
 from ._impls import RAW, Impl, available, has_tzmq_future
 from ._report import RATE, Row, format_row, header, summarise
+from .jupyter import measure_jupyter
 
 
 def _measure_case(case: Case, impls: list[Impl], settings: Settings) -> list[Row]:
@@ -106,6 +107,21 @@ def _describe(settings: Settings) -> str:
     )
 
 
+def _print_jupyter(settings: Settings) -> None:
+    """The real-world rows: an ipykernel on pyzmq's stream vs on tzmq's (issue 8)."""
+    rounds = min(settings.rounds, 3)
+    print(f"\nreal world: ipykernel {rounds} interleaved rounds, tcp://127.0.0.1", flush=True)
+    measured = measure_jupyter(rounds=rounds, round_trips=300 if settings is not QUICK else 30)
+    if isinstance(measured, str):
+        print(f"  {measured}")
+        return
+    for row in measured:
+        print(
+            f"  {row.label:<34} pyzmq {row.pyzmq:8.2f} {row.unit:<6} "
+            f"tzmq {row.tzmq:8.2f} {row.unit:<6} tzmq {row.ratio:.2f}x better"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
@@ -114,12 +130,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, one round (smoke run)")
     parser.add_argument("--rounds", type=int, help="rounds per case (default 5, --quick 1)")
     parser.add_argument("--only", metavar="TEXT", help="run only cases whose name contains TEXT")
+    parser.add_argument(
+        "--jupyter",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="the real-kernel rows (auto: in a full run, not with --quick or --only)",
+    )
     args = parser.parse_args(argv)
     if args.rounds is not None and args.rounds < 1:
         parser.error("--rounds must be at least 1")
     settings = _settings(args)
     cases = [case for case in CASES if args.only is None or args.only in case.label]
-    if not cases:
+    with_jupyter = args.jupyter == "yes" or (
+        args.jupyter == "auto" and not args.quick and args.only is None
+    )
+    if not cases and not with_jupyter:
         parser.error(f"no case name contains {args.only!r}")
     impls = available()
     for name in ("tornado.general", "tzmq.stream"):
@@ -134,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for index, row in enumerate(case_rows):
             print(format_row(row, first=index == 0), flush=True)
         rows += case_rows
+    if with_jupyter:
+        _print_jupyter(settings)
     print()
     for line in summarise(rows):
         print(line)
