@@ -526,7 +526,14 @@ class FutureCalls:
                 waiter.timer.cancel()
             if waiter.future.done():
                 continue
-            if error is None:
-                waiter.future.cancel()
-            else:
-                waiter.future.set_exception(error)
+            try:
+                if error is None:
+                    waiter.future.cancel()
+                else:
+                    waiter.future.set_exception(error)
+            except RuntimeError:
+                # A socket closed after IOLoop.close(): the future is settled, but
+                # asyncio cannot schedule an awaiting caller's wake-up on a closed
+                # loop. Raising here would leave the socket open and term() hanging.
+                if not self._aio_loop.is_closed():
+                    raise

@@ -190,19 +190,36 @@ class SendQueue:
             return
         waiters, self._waiters = self._waiters, []
         for future in waiters:
-            if not future.done():
-                future.set_result(None)
+            _settle(future, None)
 
     def fail_drainers(self, error: BaseException) -> None:
         waiters, self._waiters = self._waiters, []
         for future in waiters:
-            future_set_exception_unless_cancelled(future, error)
+            _settle(future, error)
 
     def clear(self) -> list[Entry]:
         entries = list(self.entries)
         self.entries.clear()
         self.nbytes = 0
         return entries
+
+
+def _settle(future: Future[None], error: BaseException | None) -> None:
+    """Resolve (or fail) a ``drain()`` future, even after its IOLoop was closed.
+
+    A stream closed after ``IOLoop.close()`` still settles its drainers; the
+    future takes its state, but asyncio refuses to schedule the callbacks of
+    an awaited one on a closed loop, and that refusal must not escape
+    ``close()`` (the socket would stay open and ``ctx.term()`` hang).
+    """
+    try:
+        if error is not None:
+            future_set_exception_unless_cancelled(future, error)
+        elif not future.done():
+            future.set_result(None)
+    except RuntimeError:
+        if not future.get_loop().is_closed():
+            raise
 
 
 class Inbox:

@@ -69,6 +69,7 @@ class Socket(zmq.Socket[Any]):
 
     _calls: FutureCalls | None = None
     _raw: zmq.Socket[Any]
+    _wrapped: zmq.Socket[Any] | None = None
     _io_loop: IOLoop | None = None
 
     def __init__(
@@ -93,6 +94,9 @@ class Socket(zmq.Socket[Any]):
             super().__init__(context, socket_type, **kwargs)
         # Plain attributes, set past zmq.Socket's option-mapping __setattr__.
         object.__setattr__(self, "_raw", zmq.Socket.shadow(self.underlying))
+        # Held so it lives as long as we do: its __del__ would close the libzmq
+        # socket under us once the caller dropped it (pyzmq holds it too).
+        object.__setattr__(self, "_wrapped", _from_socket)
         object.__setattr__(self, "_io_loop", io_loop)
 
     @classmethod
@@ -261,6 +265,12 @@ class Socket(zmq.Socket[Any]):
             self.__dict__.pop("recv_multipart", None)
         was_open = not self.closed
         super().close(linger=linger)
+        if was_open and self._wrapped is not None:
+            # The wrapped object owns the libzmq socket. Asking it now, while
+            # libzmq still marks that socket closed, latches its own closed flag:
+            # neither its __del__ nor ctx.destroy() will later close whatever
+            # socket libzmq has put at that address since.
+            _ = self._wrapped.closed
         if calls is not None and was_open:
             # A ZMQStream sharing this socket learns it is gone, and the FD is released.
             calls.watch.socket_closed()

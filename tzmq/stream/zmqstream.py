@@ -137,6 +137,12 @@ class ZMQStream(SocketPassThrough):
             raise ValueError(f"max_batch must be a positive int, not {max_batch!r}")
         plain = _plain_socket(socket)
         self.socket = plain
+        # The object that owns the libzmq socket when we work on a shadow of it.
+        # Held: its __del__ would close the socket under the stream once the
+        # caller dropped it (ZMQStream(ctx.socket(...)) on a future context).
+        # Closed through: it must not keep an open handle to a socket libzmq
+        # has freed (its __del__ would close whatever lives there next).
+        self._owner: zmq.Socket[Any] | None = socket if plain is not socket else None
         self.io_loop = io_loop or IOLoop.current()
         self.max_batch = max_batch
         self.max_batch_time = _seconds("max_batch_time", max_batch_time)
@@ -563,10 +569,14 @@ class ZMQStream(SocketPassThrough):
         unsent = self._outbox.close(StreamClosedError())
         self._watch.detach(self)
         if not socket.closed:
+            owner = socket if self._owner is None else self._owner
             try:
-                socket.close(linger=linger)
+                owner.close(linger=linger)
             except zmq.ZMQError as error:
                 _log.debug("ZMQStream socket close: %s", error)
+            # Our shadow learns it now, while libzmq still marks the socket
+            # closed: stream.socket.closed never probes a freed socket later.
+            _ = socket.closed
             # Other clients of the same socket (a second stream, a future
             # socket) learn it is gone, and the FD is released, right now.
             self._watch.socket_closed()
