@@ -33,13 +33,13 @@ test: $(VENV)/.installed-test
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check tzmq tests demos benchmarks
 	$(BIN)/ruff format --check tzmq tests demos benchmarks
-	$(BIN)/mypy --strict tzmq
+	$(BIN)/mypy --strict tzmq demos
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix tzmq tests demos benchmarks
 	$(BIN)/ruff format tzmq tests demos benchmarks
 
-bench: $(VENV)/.installed-base
+bench: $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks
 
 # Minutes, not in CI: tests/reliability at full size (1M messages, RSS asserted flat).

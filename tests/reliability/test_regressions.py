@@ -143,13 +143,6 @@ def test_future_socket_closed_after_ioloop_close_with_a_recv_awaited() -> None:
         ctx.destroy(linger=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="engine: a socket closed behind a stream's back keeps its FD number registered "
-    "until a loop pass notices, so a socket made at once that gets the same number cannot "
-    "be registered ('fd N added twice'); fix proposed for tzmq/stream/_watch.py",
-)
 @pytest.mark.gen_test(timeout=10)
 async def test_socket_made_right_after_a_close_behind_the_back(io_loop: IOLoop) -> None:
     """The reconnect idiom ``sock.close(); sock = ctx.socket(...); ZMQStream(sock)``."""

@@ -97,3 +97,28 @@ def test_sweep_stops_when_nothing_is_wanted(
     loop.run_sync(main, timeout=10)
     assert sweep._handle is None
     loop.close()
+
+
+@pytest.mark.gen_test
+async def test_waiting_future_call_does_not_spin(
+    io_loop: IOLoop, ctx: zmq.Context[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pending recv on an idle future socket costs no passes (it once busy-looped)."""
+    passes = 0
+    run_pass = _watch.SocketWatch._run_pass
+
+    def counting(self: _watch.SocketWatch, fd_woke: bool) -> None:
+        nonlocal passes
+        passes += 1
+        run_pass(self, fd_woke)
+
+    monkeypatch.setattr(_watch.SocketWatch, "_run_pass", counting)
+    sock = tzmq.Socket(ctx, zmq.PULL)
+    sock.bind("inproc://idle-wait")
+    pending = sock.recv()
+    window = asyncio.get_running_loop().create_future()
+    io_loop.call_later(0.1, window.set_result, None)
+    await wait_future(window)
+    assert not pending.done()
+    assert passes <= 3, f"{passes} passes in 0.1 s while idle"
+    sock.close()

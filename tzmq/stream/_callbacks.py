@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["run_callback"]
+__all__ = ["follow_result", "log_failure", "run_callback"]
 
 _log = logging.getLogger("tzmq.stream")
 
@@ -44,16 +44,33 @@ def run_callback(loop: asyncio.AbstractEventLoop, callback: Callable[..., Any], 
     try:
         result = callback(*args)
     except Exception:
-        _log.error("Uncaught exception in ZMQStream callback %r", callback, exc_info=True)
+        log_failure(callback)
         return
-    if result is not None and inspect.isawaitable(result):
-        if loop.is_closed():
-            # Teardown after IOLoop.close(): nothing can run the coroutine, and
-            # creating its task would raise out of close()/closed().
-            if inspect.iscoroutine(result):
-                result.close()
-            _log.warning("ZMQStream coroutine callback %r not run: its loop is closed", callback)
-            return
-        task = asyncio.ensure_future(result, loop=loop)
-        _tasks.add(task)
-        task.add_done_callback(_task_done)
+    if result is not None:
+        follow_result(loop, callback, result)
+
+
+def log_failure(callback: Callable[..., Any]) -> None:
+    """Log the exception being handled, raised by ``callback``, once with its traceback.
+
+    For hot loops that call callbacks inline instead of through `run_callback`.
+    """
+    _log.error("Uncaught exception in ZMQStream callback %r", callback, exc_info=True)
+
+
+def follow_result(
+    loop: asyncio.AbstractEventLoop, callback: Callable[..., Any], result: Any
+) -> None:
+    """Run ``result`` as a task if ``callback`` returned an awaitable (a coroutine callback)."""
+    if not inspect.isawaitable(result):
+        return
+    if loop.is_closed():
+        # Teardown after IOLoop.close(): nothing can run the coroutine, and
+        # creating its task would raise out of close()/closed().
+        if inspect.iscoroutine(result):
+            result.close()
+        _log.warning("ZMQStream coroutine callback %r not run: its loop is closed", callback)
+        return
+    task = asyncio.ensure_future(result, loop=loop)
+    _tasks.add(task)
+    task.add_done_callback(_task_done)

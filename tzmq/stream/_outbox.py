@@ -58,7 +58,7 @@ class Outbox:
     ) -> None:
         """``on_backlog`` is called when the queue turns non-empty or empty."""
         self._socket = socket
-        self._send = socket.send
+        self._send = _frames.direct_send(socket)
         self._io_loop = io_loop
         self._aio_loop: asyncio.AbstractEventLoop = io_loop.asyncio_loop  # type: ignore[attr-defined]
         self.queue = queue
@@ -114,6 +114,31 @@ class Outbox:
             )
         if len(queue.entries) == 1:
             self._on_backlog()
+
+    def send_bytes(self, data: bytes) -> None:
+        """`send` for the common case: one ``bytes`` frame, default flags, no callback."""
+        queue = self.queue
+        entries = queue.entries
+        if not entries:
+            try:
+                self._send(data, _NOBLOCK)
+            except zmq.Again:
+                pass
+            else:
+                if self.send_callback is not None:
+                    self._notify_sent([data], None, None)
+                return
+        queue.check_room()
+        entries.append(data)
+        queue.nbytes += len(data)
+        queued = len(entries)
+        if queued == 1:
+            self._on_backlog()
+        elif not queued & 255 and self.send_callback is None:
+            # A producer in a tight loop never lets the loop drain the queue:
+            # every 256 messages, hand libzmq what it takes now, so sending
+            # overlaps the peer's reading as a blocking send would.
+            self.send_queued(queued)
 
     def send_handed_in(self, entry: Pending) -> bool:
         """Send or queue a message another thread handed in (its room was checked there).

@@ -53,6 +53,10 @@ _log = logging.getLogger("tzmq.stream")
 POLLIN = int(zmq.POLLIN)
 POLLOUT = int(zmq.POLLOUT)
 _EVENTS = int(zmq.EVENTS)
+# zmq.Socket's own get(), called even when the socket's class overrides get():
+# the future Socket's override wakes this watch (a user's EVENTS read eats the
+# edge), and doing that from inside a pass would schedule passes forever.
+_get_option = zmq.Socket.get
 
 # What a client's `on_ready` reports back (bit flags, 0 meaning "did its work").
 IDLE_IN = 1
@@ -142,8 +146,27 @@ class SocketWatch:
             return
         self._clients[client] = 0
         if not self._registered:
+            self._evict_stale_registration()
             self.io_loop.add_handler(self.socket, self._on_fd, IOLoop.READ)
             self._registered = True
+
+    def _evict_stale_registration(self) -> None:
+        """Free our FD number if a socket closed behind its watch's back still holds it.
+
+        A socket closed directly (not through its stream) stays registered
+        until a pass notices; a socket made meanwhile can be given the same
+        number (the reconnect idiom: close, make a new socket, wrap it), and
+        registering it would fail with "fd added twice".
+        """
+        handlers = getattr(self.io_loop, "handlers", None)
+        entry = handlers.get(self._fd) if handlers is not None else None
+        if entry is None or not isinstance(entry[0], zmq.Socket) or not entry[0].closed:
+            return
+        stale = getattr(entry[1], "__self__", None)
+        if isinstance(stale, SocketWatch):
+            stale._socket_gone(zmq.ZMQError(zmq.ENOTSOCK))
+        else:
+            self.io_loop.remove_handler(self._fd)
 
     def detach(self, client: WatchClient) -> None:
         """Stop serving ``client``; the FD is released with the last client."""
@@ -254,7 +277,7 @@ class SocketWatch:
     def _read_events(self) -> int:
         """Read EVENTS, or return -1 after telling clients the socket is gone."""
         try:
-            return int(self.socket.getsockopt(_EVENTS))
+            return int(_get_option(self.socket, _EVENTS))
         except zmq.ZMQError as error:
             if error.errno in _SOCKET_GONE:
                 self._socket_gone(error)

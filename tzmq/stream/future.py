@@ -43,6 +43,7 @@ from tornado.ioloop import IOLoop
 from .. import _jsonapi
 from . import _frames
 from ._futurecalls import RECV, RECV_INTO, RECV_MULTIPART, FutureCalls
+from ._loopthread import running_loop
 
 __all__ = ["CancelledError", "Context", "Socket"]
 
@@ -50,7 +51,6 @@ CancelledError = asyncio.CancelledError
 """What awaiting a cancelled call raises (pyzmq's tornado layer had its own class)."""
 
 _EVENTS = int(zmq.EVENTS)
-_running_loop = asyncio._get_running_loop
 
 
 def _decode(encoding: str) -> Callable[[bytes], str]:
@@ -108,10 +108,8 @@ class Socket(zmq.Socket[Any]):
 
     def _pending(self) -> FutureCalls:
         calls = self._calls
-        if calls is not None:
-            running = asyncio._get_running_loop()
-            if running is None or running is calls._aio_loop:
-                return calls
+        if calls is not None and (calls.on_loop_thread() or running_loop() is None):
+            return calls
         if self.closed:
             raise zmq.ZMQError(zmq.ENOTSOCK, "socket is closed")
         return self._bind(self._io_loop or IOLoop.current())
@@ -129,6 +127,7 @@ class Socket(zmq.Socket[Any]):
             calls.cancel_all()
         calls = FutureCalls(self, self._raw, io_loop)
         object.__setattr__(self, "_calls", calls)
+        object.__setattr__(self, "recv_multipart", calls.recv_multipart)
         return calls
 
     # -- receiving -------------------------------------------------------------
@@ -143,10 +142,9 @@ class Socket(zmq.Socket[Any]):
         self, flags: int = 0, copy: bool = True, track: bool = False
     ) -> asyncio.Future[list[Any]]:
         """Receive a whole multipart message as a list of frames."""
-        calls = self._calls
-        if calls is None or _running_loop() is not calls._aio_loop:
-            calls = self._pending()
-        return calls.recv_multipart(flags, copy, track)
+        # Reached for the first call, after a close, and from a new loop: later
+        # calls go straight to the bound FutureCalls.recv_multipart (see _bind).
+        return self._pending().recv_multipart(flags, copy, track)
 
     def recv_into(  # type: ignore[override]
         self, buf: Any, /, *, nbytes: int = 0, flags: int = 0
@@ -264,6 +262,7 @@ class Socket(zmq.Socket[Any]):
         calls = self._calls
         if calls is not None:
             calls.cancel_all()
+            self.__dict__.pop("recv_multipart", None)
         was_open = not self.closed
         super().close(linger=linger)
         if was_open and self._wrapped is not None:

@@ -42,7 +42,7 @@ import pickle
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from time import monotonic
-from typing import Any
+from typing import Any, NoReturn
 
 import zmq
 from tornado.concurrent import Future
@@ -50,8 +50,11 @@ from tornado.ioloop import IOLoop
 
 from .. import _jsonapi
 from . import _frames
-from ._callbacks import run_callback
+from ._callbacks import follow_result, log_failure, run_callback
+from ._errors import StreamClosedError
+from ._loopthread import LoopThread
 from ._outbox import SOCKET_GONE, Outbox, SendCallback
+from ._passthrough import SocketPassThrough
 from ._sendqueue import Inbox, Pending, SendQueue, SendQueueFull
 from ._watch import IDLE_IN, MORE, POLLIN, POLLOUT, SocketWatch
 
@@ -62,12 +65,6 @@ _log = logging.getLogger("tzmq.stream")
 _NOBLOCK = int(zmq.NOBLOCK)
 _BOTH = POLLIN | POLLOUT
 
-# Socket options readable and writable as stream attributes (stream.linger).
-_OPTION_NAMES = frozenset(name.lower() for name in zmq.SocketOption.__members__)
-# Receiving directly would steal messages from the callbacks.
-_HIDDEN_SOCKET_METHODS = frozenset(
-    {"recv", "recv_multipart", "recv_string", "recv_json", "recv_pyobj", "recv_serialized"}
-)
 # Socket types whose recv() fails with ENOTSUP: a stream on one never receives
 # (flush() and on_recv() are then no-ops for receiving, as with pyzmq's poll).
 _SEND_ONLY = frozenset(
@@ -76,13 +73,6 @@ _SEND_ONLY = frozenset(
 
 RecvCallback = Callable[[list[Any]], Any]
 _NO_HANDLER: tuple[RecvCallback | None, bool] = (None, True)
-
-
-class StreamClosedError(OSError):
-    """An operation was attempted on a closed ZMQStream."""
-
-    def __init__(self, message: str = "ZMQStream is closed") -> None:
-        super().__init__(message)
 
 
 def _seconds(name: str, value: float | timedelta) -> float:
@@ -107,7 +97,7 @@ def _plain_socket(socket: zmq.Socket[Any]) -> zmq.Socket[Any]:
     return zmq.Socket.shadow(socket.underlying)
 
 
-class ZMQStream:
+class ZMQStream(SocketPassThrough):
     """A socket wrapped with receive/send callbacks on a Tornado IOLoop.
 
     Example: an echo service::
@@ -157,6 +147,8 @@ class ZMQStream:
         self.max_batch = max_batch
         self.max_batch_time = _seconds("max_batch_time", max_batch_time)
         self._aio_loop: asyncio.AbstractEventLoop = self.io_loop.asyncio_loop  # type: ignore[attr-defined]
+        # "On the loop's thread, or the loop is not running yet": asked by every send.
+        self._on_loop_thread = LoopThread(self._aio_loop).here_or_idle
         self._recv = plain.recv
         self._receives = int(plain.type) not in _SEND_ONLY
         # (callback, copy) in one attribute: on_recv from another thread
@@ -174,40 +166,11 @@ class ZMQStream:
             # Registering the FD touches the running loop: do it on its thread.
             self.io_loop.add_callback(self._watch.attach, self)
 
-    # -- pass-through to the socket ------------------------------------------------
-
-    def __getattr__(self, name: str) -> Any:
-        # Only reached for names the stream lacks: socket methods and options.
-        if name.startswith("_") or name in ("socket", "io_loop"):
-            raise AttributeError(name)
-        socket = self.__dict__.get("socket")
-        if socket is None or self.__dict__.get("_closing"):
-            raise StreamClosedError(f"ZMQStream is closed (while getting {name!r})")
-        if name in _HIDDEN_SOCKET_METHODS:
-            raise AttributeError(
-                f"ZMQStream has no {name}(): messages arrive through on_recv(); "
-                "use stream.socket directly only if you know no callback is set"
-            )
-        return getattr(socket, name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _OPTION_NAMES and name not in self.__dict__:
-            socket = self.__dict__.get("socket")
-            if socket is None or self.__dict__.get("_closing"):
-                raise StreamClosedError(f"ZMQStream is closed (while setting {name!r})")
-            setattr(socket, name, value)
-        else:
-            object.__setattr__(self, name, value)
-
     def __repr__(self) -> str:
         state = "closed" if self.__dict__.get("_closing") else repr(self.__dict__.get("socket"))
         return f"<ZMQStream {state}>"
 
     # -- threads ------------------------------------------------------------------
-
-    def _on_loop_thread(self) -> bool:
-        running = asyncio._get_running_loop()
-        return running is self._aio_loop or not self._aio_loop.is_running()
 
     def _set_interest(self) -> None:
         if self._on_loop_thread():
@@ -335,6 +298,20 @@ class ZMQStream:
         **kwargs: Any,
     ) -> None:
         """Send one frame; see `send_multipart`."""
+        if (
+            type(msg) is bytes
+            and not flags
+            and callback is None
+            and not track
+            and not kwargs
+            and not self._closing
+            and self._on_loop_thread()
+        ):
+            try:
+                self._outbox.send_bytes(msg)
+            except zmq.ZMQError as error:
+                self._send_failed(error)
+            return
         _frames.check_frame(msg)
         self._send_message([msg], int(flags), copy, track, callback, kwargs or None, msg)
 
@@ -431,16 +408,19 @@ class ZMQStream:
             try:
                 self._outbox.send(parts, flags, copy, track, callback, kwargs, single)
             except zmq.ZMQError as error:
-                if error.errno in SOCKET_GONE:
-                    # Closed behind our back, or its context terminated.
-                    self.close()
-                    raise StreamClosedError(f"the stream's socket is gone ({error})") from error
-                raise
+                self._send_failed(error)
             return
         copied = _frames.snapshot(parts)
         entry = Pending(copied, flags, copy, track, callback, kwargs)
         if not self._inbox.put(entry, _frames.nbytes(copied)):
             raise StreamClosedError("cannot send on a closed ZMQStream")
+
+    def _send_failed(self, error: zmq.ZMQError) -> NoReturn:
+        if error.errno in SOCKET_GONE:
+            # Closed behind our back, or its context terminated.
+            self.close()
+            raise StreamClosedError(f"the stream's socket is gone ({error})") from error
+        raise error
 
     def _take_inbox(self) -> None:
         """Send, in order, what other threads handed in (on the loop thread)."""
@@ -457,6 +437,8 @@ class ZMQStream:
         Returns (messages received, watch status). With ``drop`` (flush), a
         message that arrives with no callback set is received and discarded.
         """
+        # The hot loop of the library: callbacks are called inline (same rules
+        # as _callbacks.run_callback), which saves a call layer per message.
         recv = self._recv
         count = 0
         while count < limit:
@@ -464,20 +446,26 @@ class ZMQStream:
             if (callback is None and not drop) or self._closing:
                 return count, 0
             try:
-                frame = recv(_NOBLOCK, copy=False)
+                frame = recv(_NOBLOCK, False)
             except zmq.Again:
                 return count, IDLE_IN
             if frame.more:
                 frames = [frame]
                 while frame.more:
-                    frame = recv(_NOBLOCK, copy=False)
+                    frame = recv(_NOBLOCK, False)
                     frames.append(frame)
                 msg: list[Any] = [f.bytes for f in frames] if copy else frames
             else:
                 msg = [frame.bytes] if copy else [frame]
             count += 1
             if callback is not None:
-                run_callback(self._aio_loop, callback, msg)
+                try:
+                    result = callback(msg)
+                except Exception:
+                    log_failure(callback)
+                else:
+                    if result is not None:
+                        follow_result(self._aio_loop, callback, result)
             if deadline and monotonic() > deadline:
                 break
         return count, MORE

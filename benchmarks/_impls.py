@@ -1,0 +1,62 @@
+"""The implementations compared: raw blocking pyzmq, the two streams, the two future sockets.
+
+Owns which implementations exist in this run. The future-socket rows appear
+only when ``tzmq.Socket`` and ``tzmq.Context`` exist; pyzmq's future socket
+is shown beside tzmq's and not alone.
+
+Thread-safety: immutable data, safe anywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import zmq
+from zmq.eventloop import future as pyzmq_future
+from zmq.eventloop import zmqstream as pyzmq_zmqstream
+
+import tzmq
+
+__all__ = ["FUTURE", "RAW", "STREAM", "Impl", "available"]
+
+RAW = "raw"
+STREAM = "stream"
+FUTURE = "future"
+
+TZMQ_STREAM = "tzmq.ZMQStream"
+TZMQ_SOCKET = "tzmq.Socket"
+
+
+@dataclass(frozen=True)
+class Impl:
+    """One implementation: ``factory`` is its stream class or its future Context class."""
+
+    name: str
+    family: str
+    factory: Any = None
+
+    def context(self) -> zmq.Context[Any]:
+        """A fresh context: the future Context class for future sockets, else a plain one."""
+        if self.family == FUTURE:
+            context: zmq.Context[Any] = self.factory()
+            return context
+        return zmq.Context()
+
+
+def has_tzmq_future() -> bool:
+    return hasattr(tzmq, "Socket") and hasattr(tzmq, "Context")
+
+
+def available() -> list[Impl]:
+    impls = [
+        Impl("raw", RAW),
+        Impl(TZMQ_STREAM, STREAM, tzmq.ZMQStream),
+        Impl("pyzmq ZMQStream", STREAM, pyzmq_zmqstream.ZMQStream),
+    ]
+    if has_tzmq_future():
+        impls += [
+            Impl(TZMQ_SOCKET, FUTURE, tzmq.Context),  # type: ignore[attr-defined,unused-ignore]
+            Impl("pyzmq future", FUTURE, pyzmq_future.Context),
+        ]
+    return impls

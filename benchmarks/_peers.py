@@ -1,0 +1,236 @@
+"""The far ends of the benchmarks, each a plain blocking pyzmq socket in a thread.
+
+Owns `Counter` (a PULL that counts what it is sent), `Sender` (a PUSH that
+sends on a signal), `EchoClient` (a DEALER doing lock-step round trips) and
+`RawEchoServer` (the ROUTER echo loop of the raw baseline). Each is the same
+for every implementation measured, so it costs them all the same.
+
+Thread-safety: each peer makes, uses and closes its socket in its own thread.
+The measuring thread reads a peer's counters after the peer's `Signal` fired
+(or, for a capped run, reads ``count`` while it runs: a plain int, so reading
+it from another thread is safe, if a message or two stale).
+"""
+
+from __future__ import annotations
+
+from time import monotonic, perf_counter
+from typing import Any
+
+import zmq
+
+from ._harness import Owned, Peer, Signal, bind_random
+
+__all__ = ["Counter", "EchoClient", "RawEchoServer", "Sender"]
+
+# Socket timeouts in the peers are short so that they notice `Peer.stopping`
+# promptly; a slow implementation still gets the whole measurement timeout.
+_POLL_MS = 100
+_WARMUP = [b"warm-up"]
+
+
+def _wait_gate(gate: Signal, peer: Peer) -> bool:
+    while not gate.wait(_POLL_MS / 1000):
+        if peer.stopping:
+            return False
+    return True
+
+
+class Counter:
+    """A PULL socket in a thread that counts ``n`` messages.
+
+    With ``warmup``, it first takes that many messages and sets ``ready``, so
+    the connection is up before the clock starts. With ``gate``, it connects
+    only once the gate is set: a peer that is not reading yet. ``t_end`` is
+    when the ``n``-th message arrived.
+    """
+
+    def __init__(
+        self,
+        owned: Owned,
+        endpoint: str,
+        n: int,
+        *,
+        multipart: bool = False,
+        warmup: int = 0,
+        gate: Signal | None = None,
+        timeout: float,
+    ) -> None:
+        self.count = 0
+        self.t_end = 0.0
+        self.ready = Signal()
+        self.done = Signal()
+        self._ctx = owned.ctx
+        self._endpoint = endpoint
+        self._n = n
+        self._multipart = multipart
+        self._warmup = warmup
+        self._gate = gate
+        self._timeout = timeout
+        self.peer = owned.peer("counter", self._run)
+
+    def _run(self, peer: Peer) -> None:
+        if self._gate is not None and not _wait_gate(self._gate, peer):
+            return
+        sock = self._ctx.socket(zmq.PULL, socket_class=zmq.Socket)
+        try:
+            sock.rcvtimeo = _POLL_MS
+            sock.connect(self._endpoint)
+            recv = sock.recv_multipart if self._multipart else sock.recv
+            deadline = monotonic() + self._timeout
+            taken = 0
+            while taken < self._warmup:
+                try:
+                    recv()
+                except zmq.Again:
+                    if peer.stopping or monotonic() > deadline:
+                        return
+                    continue
+                taken += 1
+            self.ready.set()
+            n = self._n
+            while self.count < n and not peer.stopping:
+                try:
+                    recv()
+                except zmq.Again:
+                    if monotonic() > deadline:
+                        return
+                    continue
+                self.count += 1
+            if self.count == n:
+                self.t_end = perf_counter()
+                self.done.set()
+        finally:
+            sock.close(linger=0)
+
+
+class Sender:
+    """A PUSH socket in a thread: connects, sends one warm-up message, waits for
+    ``go``, sends ``msg`` ``n`` times, then waits for ``release`` before closing
+    (closing with linger 0 earlier could drop messages still in flight)."""
+
+    def __init__(self, owned: Owned, endpoint: str, msg: list[bytes], n: int) -> None:
+        self.go = Signal()
+        self.release = Signal()
+        self._ctx = owned.ctx
+        self._endpoint = endpoint
+        self._msg = msg
+        self._n = n
+        self.peer = owned.peer("sender", self._run)
+
+    def _run(self, peer: Peer) -> None:
+        sock = self._ctx.socket(zmq.PUSH, socket_class=zmq.Socket)
+        try:
+            sock.sndtimeo = _POLL_MS
+            sock.connect(self._endpoint)
+            if not self._send(sock.send_multipart, _WARMUP, 1, peer):
+                return
+            if not _wait_gate(self.go, peer):
+                return
+            if len(self._msg) == 1:
+                if not self._send(sock.send, self._msg[0], self._n, peer):
+                    return
+            elif not self._send(sock.send_multipart, self._msg, self._n, peer):
+                return
+            _wait_gate(self.release, peer)
+        finally:
+            sock.close(linger=0)
+
+    @staticmethod
+    def _send(send: Any, item: Any, n: int, peer: Peer) -> bool:
+        sent = 0
+        while sent < n:
+            try:
+                send(item)
+            except zmq.Again:
+                if peer.stopping:
+                    return False
+                continue
+            sent += 1
+        return True
+
+
+class EchoClient:
+    """A DEALER in a thread doing ``warmup`` then ``n`` timed lock-step round trips.
+
+    ``elapsed`` covers the ``completed`` timed round trips; ``done`` fires when
+    the client stops, whether it finished or gave up at its deadline.
+    """
+
+    def __init__(self, owned: Owned, endpoint: str, n: int, warmup: int, timeout: float) -> None:
+        self.done = Signal()
+        self.elapsed = 0.0
+        self.completed = 0
+        self._ctx = owned.ctx
+        self._endpoint = endpoint
+        self._n = n
+        self._warmup = warmup
+        self._timeout = timeout
+        self.peer = owned.peer("echo-client", self._run)
+
+    def _run(self, peer: Peer) -> None:
+        sock = self._ctx.socket(zmq.DEALER, socket_class=zmq.Socket)
+        try:
+            sock.rcvtimeo = sock.sndtimeo = _POLL_MS
+            sock.connect(self._endpoint)
+            deadline = monotonic() + self._timeout
+            if self._round_trips(sock, self._warmup, peer, deadline) < self._warmup:
+                return
+            start = perf_counter()
+            self.completed = self._round_trips(sock, self._n, peer, deadline)
+            self.elapsed = perf_counter() - start
+        finally:
+            sock.close(linger=0)
+            self.done.set()
+
+    @staticmethod
+    def _round_trips(sock: zmq.Socket[Any], n: int, peer: Peer, deadline: float) -> int:
+        send, recv = sock.send, sock.recv
+        payload = b"x" * 16
+        for index in range(n):
+            while True:
+                try:
+                    send(payload)
+                    break
+                except zmq.Again:
+                    if peer.stopping or monotonic() > deadline:
+                        return index
+            while True:
+                try:
+                    recv()
+                    break
+                except zmq.Again:
+                    if peer.stopping or monotonic() > deadline:
+                        return index
+        return n
+
+
+class RawEchoServer:
+    """The raw baseline's echo: a ROUTER blocking ``recv_multipart``/``send_multipart``
+    loop in a thread, serving ``n`` messages. ``endpoint`` is set before ``bound``."""
+
+    def __init__(self, owned: Owned, n: int, transport: str) -> None:
+        self.bound = Signal()
+        self.endpoint = ""
+        self._ctx = owned.ctx
+        self._n = n
+        self._transport = transport
+        self.peer = owned.peer("raw-echo", self._run)
+
+    def _run(self, peer: Peer) -> None:
+        sock = self._ctx.socket(zmq.ROUTER, socket_class=zmq.Socket)
+        try:
+            sock.rcvtimeo = sock.sndtimeo = _POLL_MS
+            self.endpoint = bind_random(sock, self._transport)
+            self.bound.set()
+            recv, send = sock.recv_multipart, sock.send_multipart
+            for _ in range(self._n):
+                while True:
+                    try:
+                        msg = recv()
+                        break
+                    except zmq.Again:
+                        if peer.stopping:
+                            return
+                send(msg)
+        finally:
+            sock.close(linger=0)

@@ -1,0 +1,452 @@
+"""Web bridge: a Tornado web application in front of zmq services.
+
+The zmq side (`Backend`, which could live in any other process):
+
+* a chat hub: a SUB that takes chat messages in and a PUB that republishes
+  each with a sequence number;
+* an ask service: a REP that answers a JSON question with a JSON reply, and
+  announces each question on the hub.
+
+The web side (`Bridge` plus three handlers, in `make_app`):
+
+* ``GET /``: a page with a small chat client in plain JavaScript;
+* ``/ws``: a WebSocket; text from a browser is published to the hub (PUB), and
+  every chat message the hub publishes (SUB) is relayed to every browser;
+* ``GET /api/ask?q=...``: one request to the REP service over a DEALER, the
+  reply returned as JSON; 504 if the service does not answer in time.
+
+Many HTTP requests may be waiting at once, so the bridge talks to the REP
+through a DEALER and matches replies to requests by an id, rather than
+through a REQ, which allows one request at a time. Before serving, the bridge
+waits until a probe it publishes comes back from the hub: PUB/SUB drops what
+is sent before a subscription has arrived, so this is how the bridge knows
+the relay is live.
+
+The demo serves the app on 127.0.0.1 and drives it with Tornado's own HTTP
+and WebSocket clients: it fetches the page, connects several browsers that
+each send messages and must each receive every browser's messages (each
+sender's in order, sequence numbers increasing), and asks questions over
+HTTP concurrently.
+
+Run it::
+
+    python -m demos.web_bridge                       # the demo
+    python -m demos.web_bridge --role serve --port 8888   # then open the page
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import signal
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import zmq
+from tornado import httpclient, netutil, web, websocket
+from tornado.httpserver import HTTPServer
+
+import tzmq
+from demos._result import DemoResult, run_on_new_loop
+
+CHAT, PROBE = b"chat", b"probe"
+MAX_TEXT = 2000  # characters in one chat message
+
+
+class Backend:
+    """The zmq services: the chat hub and the ask service, bound on 127.0.0.1."""
+
+    def __init__(self, ctx: zmq.Context[Any], host: str = "127.0.0.1") -> None:
+        self.hub_in = tzmq.ZMQStream(ctx.socket(zmq.SUB))
+        self.hub_out = tzmq.ZMQStream(ctx.socket(zmq.PUB))
+        self.rpc = tzmq.ZMQStream(ctx.socket(zmq.REP))
+        self.endpoints: dict[str, str] = {}
+        for name in ("hub_in", "hub_out", "rpc"):
+            port = getattr(self, name).bind_to_random_port(f"tcp://{host}")
+            self.endpoints[name] = f"tcp://{host}:{port}"
+        self.hub_in.setsockopt(zmq.SUBSCRIBE, b"")
+        self.hub_in.on_recv(self._republish)
+        self.rpc.on_recv(self._answer)
+        self.published = 0
+        self.answered = 0
+
+    def _republish(self, msg: list[bytes]) -> None:
+        if msg[0] == PROBE:
+            self.hub_out.send_multipart(msg)
+            return
+        if msg[0] != CHAT or len(msg) != 2:
+            return
+        try:
+            chat = json.loads(msg[1])
+            sender, text = str(chat["from"]), str(chat["text"])
+        except (ValueError, KeyError, TypeError):
+            return  # not a chat message: nothing to relay
+        self.published += 1
+        chat = {"seq": self.published, "from": sender, "text": text}
+        self.hub_out.send_multipart([CHAT, json.dumps(chat).encode()])
+
+    def _answer(self, msg: list[bytes]) -> None:
+        # A REP gets [request id, question] and must answer every request.
+        request_id, payload = (msg[0], msg[-1]) if len(msg) == 2 else (b"", b"")
+        try:
+            question = str(json.loads(payload)["q"])
+        except (ValueError, KeyError, TypeError):
+            self.rpc.send_multipart([request_id, json.dumps({"error": "bad request"}).encode()])
+            return
+        self.answered += 1
+        answer = {"q": question, "words": len(question.split()), "upper": question.upper()}
+        self.rpc.send_multipart([request_id, json.dumps(answer).encode()])
+        self._republish([CHAT, json.dumps({"from": "ask-service", "text": question}).encode()])
+
+    def close(self) -> None:
+        for stream in (self.hub_in, self.hub_out, self.rpc):
+            stream.close(linger=0)
+
+
+class Bridge:
+    """The web app's zmq side: relays chat both ways and asks the REP service."""
+
+    def __init__(self, ctx: zmq.Context[Any], endpoints: dict[str, str]) -> None:
+        self.pub = tzmq.ZMQStream(ctx.socket(zmq.PUB))
+        self.pub.connect(endpoints["hub_in"])
+        self.sub = tzmq.ZMQStream(ctx.socket(zmq.SUB))
+        self.sub.connect(endpoints["hub_out"])
+        for topic in (CHAT, PROBE):
+            self.sub.setsockopt(zmq.SUBSCRIBE, topic)
+        self.sub.on_recv(self._on_hub)
+        self.rpc = ctx.socket(zmq.DEALER, socket_class=tzmq.Socket)
+        self.rpc.linger = 0
+        self.rpc.connect(endpoints["rpc"])
+        self.browsers: set[ChatSocket] = set()
+        self._probe = os.urandom(8).hex().encode()
+        self._ready = asyncio.get_running_loop().create_future()
+        self._asks: dict[bytes, asyncio.Future[bytes]] = {}
+        self._ids = itertools.count()
+        self._reader = asyncio.ensure_future(self._read_replies())
+
+    async def wait_ready(self, timeout: float) -> None:
+        """Publish a probe until it comes back from the hub: then the relay is live."""
+        deadline = time.monotonic() + timeout
+        while not self._ready.done():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the hub did not answer within {timeout}s")
+            self.pub.send_multipart([PROBE, self._probe])
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._ready), 0.05)
+
+    def publish(self, sender: str, text: str) -> None:
+        self.pub.send_multipart([CHAT, json.dumps({"from": sender, "text": text}).encode()])
+
+    def _on_hub(self, msg: list[bytes]) -> None:
+        if msg[0] == PROBE:
+            if msg[1:] == [self._probe] and not self._ready.done():
+                self._ready.set_result(None)
+            return
+        try:
+            chat = json.loads(msg[1])
+        except (ValueError, IndexError):
+            chat = None
+        if not isinstance(chat, dict):
+            return  # the hub republishes JSON objects only: anything else is not ours
+        chat["type"] = "chat"
+        for browser in list(self.browsers):
+            browser.send(chat)
+
+    async def ask(self, question: str, timeout: float) -> Any:
+        """Ask the REP service; raise `TimeoutError` if it does not answer in time."""
+        request_id = b"%d" % next(self._ids)
+        answer = self._asks[request_id] = asyncio.get_running_loop().create_future()
+        try:
+            await self.rpc.send_multipart([b"", request_id, json.dumps({"q": question}).encode()])
+            return json.loads(await asyncio.wait_for(answer, timeout))
+        finally:
+            self._asks.pop(request_id, None)  # a late answer is then dropped
+
+    async def _read_replies(self) -> None:
+        async for msg in self.rpc:  # ends when the socket is closed
+            if len(msg) == 3 and msg[1] in self._asks:
+                waiter = self._asks[msg[1]]
+                if not waiter.done():
+                    waiter.set_result(msg[2])
+
+    async def close(self) -> None:
+        for browser in list(self.browsers):
+            browser.close()
+        self.pub.close(linger=0)
+        self.sub.close(linger=0)
+        self.rpc.close()
+        await self._reader
+
+
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>tzmq web bridge</title></head>
+<body>
+<h1>tzmq web bridge</h1>
+<p>Chat relayed through a zmq PUB/SUB hub over a WebSocket, and questions asked of a zmq
+REP service over HTTP.</p>
+<form id="chat"><input id="text" placeholder="say something" autofocus>
+<button>send</button></form>
+<form id="ask"><input id="q" placeholder="ask the REP service"><button>ask</button></form>
+<pre id="answer"></pre>
+<ul id="log"></ul>
+<script>
+const log = document.getElementById("log");
+const ws = new WebSocket(`ws://${location.host}/ws`);
+ws.onmessage = (e) => {
+  const m = JSON.parse(e.data);
+  const li = document.createElement("li");
+  li.textContent = m.type === "chat" ? `#${m.seq} ${m.from}: ${m.text}` : JSON.stringify(m);
+  log.prepend(li);
+};
+document.getElementById("chat").onsubmit = (e) => {
+  e.preventDefault();
+  const text = document.getElementById("text");
+  ws.send(text.value);
+  text.value = "";
+};
+document.getElementById("ask").onsubmit = async (e) => {
+  e.preventDefault();
+  const q = encodeURIComponent(document.getElementById("q").value);
+  const reply = await fetch(`/api/ask?q=${q}`);
+  document.getElementById("answer").textContent = await reply.text();
+};
+</script>
+</body></html>
+"""
+
+
+class PageHandler(web.RequestHandler):
+    def get(self) -> None:
+        self.write(PAGE)
+
+
+class ChatSocket(websocket.WebSocketHandler):
+    """One browser: its text goes to the hub, the hub's chat comes back to it."""
+
+    _names = itertools.count(1)
+
+    def initialize(self, bridge: Bridge) -> None:
+        self.bridge = bridge
+        self.name = f"guest-{next(self._names)}"
+
+    def open(self, *args: str, **kwargs: str) -> None:
+        self.bridge.browsers.add(self)
+        self.send({"type": "welcome", "name": self.name})
+
+    def on_message(self, message: str | bytes) -> None:
+        text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+        if len(text) > MAX_TEXT:
+            self.send({"type": "error", "error": f"messages are at most {MAX_TEXT} characters"})
+            return
+        self.bridge.publish(self.name, text)
+
+    def send(self, message: dict[str, Any]) -> None:
+        with contextlib.suppress(websocket.WebSocketClosedError):
+            self.write_message(message)  # a slow browser buffers; a gone one is skipped
+
+    def on_close(self) -> None:
+        self.bridge.browsers.discard(self)
+
+
+class AskHandler(web.RequestHandler):
+    def initialize(self, bridge: Bridge, timeout: float) -> None:
+        self.bridge = bridge
+        self.timeout = timeout
+
+    async def get(self) -> None:
+        question = self.get_argument("q")
+        try:
+            self.write(await self.bridge.ask(question, self.timeout))
+        except TimeoutError:
+            raise web.HTTPError(504, "the ask service did not answer in time") from None
+
+
+def make_app(bridge: Bridge, ask_timeout: float = 2.0) -> web.Application:
+    """The web application: the page, the chat WebSocket and the ask endpoint."""
+    return web.Application(
+        [
+            (r"/", PageHandler),
+            (r"/ws", ChatSocket, {"bridge": bridge}),
+            (r"/api/ask", AskHandler, {"bridge": bridge, "timeout": ask_timeout}),
+        ],
+        websocket_max_message_size=64 * 1024,
+    )
+
+
+def serve(app: web.Application, port: int = 0) -> tuple[HTTPServer, int]:
+    """Serve ``app`` on 127.0.0.1 (``port`` 0: a free one); return the server and its port."""
+    sockets = netutil.bind_sockets(port, "127.0.0.1")
+    server = HTTPServer(app)
+    server.add_sockets(sockets)
+    return server, sockets[0].getsockname()[1]
+
+
+# -- the demo: real HTTP and WebSocket clients on 127.0.0.1 --------------------------
+
+
+async def _read(conn: websocket.WebSocketClientConnection, timeout: float) -> str | bytes | None:
+    """The next message, or None once the connection is closed; bounded by ``timeout``."""
+
+    async def read() -> str | bytes | None:
+        return await conn.read_message()
+
+    return await asyncio.wait_for(read(), timeout)
+
+
+class _Browser:
+    """A WebSocket client standing in for a browser: connects, chats, reads the relay."""
+
+    def __init__(self, conn: websocket.WebSocketClientConnection, name: str) -> None:
+        self.conn, self.name = conn, name
+        self.chats: list[dict[str, Any]] = []
+
+    @classmethod
+    async def connect(cls, url: str, timeout: float) -> _Browser:
+        """Connect and wait for the welcome: from then on, the bridge relays to us."""
+        conn = await websocket.websocket_connect(url, connect_timeout=timeout)
+        try:
+            welcome = json.loads(await _read(conn, timeout) or "{}")
+            return cls(conn, welcome["name"])
+        except BaseException:
+            conn.close()
+            raise
+
+    async def chat(self, messages: int, expected: int, timeout: float) -> None:
+        """Send ``messages`` lines, then read until ``expected`` chat messages came."""
+        for i in range(messages):
+            await self.conn.write_message(f"{self.name} says {i}")
+        deadline = time.monotonic() + timeout
+        with contextlib.suppress(asyncio.TimeoutError):  # the check reports what is missing
+            while len(self.chats) < expected:
+                raw = await _read(self.conn, deadline - time.monotonic())
+                if raw is None:
+                    break
+                self.chats.append(json.loads(raw))
+
+    async def close(self) -> None:
+        self.conn.close()
+        with contextlib.suppress(asyncio.TimeoutError):
+            while await _read(self.conn, 1.0) is not None:
+                pass  # until the server has acknowledged the close
+
+
+def _check_chats(browsers: list[_Browser], messages: int, asked: list[str]) -> list[str]:
+    problems = []
+    for browser in browsers:
+        seen: dict[str, list[str]] = {}
+        seqs = [c["seq"] for c in browser.chats]
+        for chat in browser.chats:
+            seen.setdefault(chat["from"], []).append(chat["text"])
+        for other in browsers:
+            if seen.get(other.name) != [f"{other.name} says {i}" for i in range(messages)]:
+                problems.append(f"{browser.name} got {other.name}'s messages wrong")
+        if sorted(seen.get("ask-service", [])) != sorted(asked):
+            problems.append(f"{browser.name} missed ask-service announcements")
+        if seqs != sorted(set(seqs)):
+            problems.append(f"{browser.name} saw sequence numbers out of order")
+    return problems
+
+
+async def _demo(count: int, messages: int, asks: int, timeout: float) -> tuple[int, list[str]]:
+    ctx: zmq.Context[Any] = zmq.Context()
+    backend = Backend(ctx)
+    bridge = Bridge(ctx, backend.endpoints)
+    server, port = serve(make_app(bridge))
+    http = httpclient.AsyncHTTPClient(force_instance=True)
+    problems: list[str] = []
+    browsers: list[_Browser] = []
+    try:
+        await bridge.wait_ready(timeout)
+        page = await http.fetch(f"http://127.0.0.1:{port}/", request_timeout=timeout)
+        if b"new WebSocket" not in page.body:
+            problems.append("the page has no WebSocket client")
+        for _ in range(count):
+            browsers.append(await _Browser.connect(f"ws://127.0.0.1:{port}/ws", timeout))
+        # Everyone is in: chat and ask at once. Each browser expects every
+        # browser's lines and the ask service's announcement of each question.
+        questions = [f"question number {i}" for i in range(asks)]
+        expected = count * messages + asks
+        chatting = asyncio.gather(*(b.chat(messages, expected, timeout) for b in browsers))
+        ask = f"http://127.0.0.1:{port}/api/ask?"
+        replies = await asyncio.gather(*(http.fetch(ask + urlencode({"q": q})) for q in questions))
+        await chatting
+        for question, reply in zip(questions, replies, strict=True):
+            answer = json.loads(reply.body)
+            if answer != {"q": question, "words": 3, "upper": question.upper()}:
+                problems.append(f"wrong answer {answer} to {question!r}")
+        problems += _check_chats(browsers, messages, questions)
+        return 1 + len(replies) + sum(len(b.chats) for b in browsers), problems
+    finally:
+        for browser in browsers:
+            await browser.close()
+        http.close()
+        server.stop()
+        await server.close_all_connections()
+        await bridge.close()
+        backend.close()
+        ctx.term()
+
+
+def run_demo(
+    browsers: int = 3, messages: int = 20, asks: int = 10, timeout: float = 10.0
+) -> DemoResult:
+    """Serve the app on 127.0.0.1 and drive it with real HTTP and WebSocket clients."""
+    if min(browsers, messages, asks) < 1:
+        raise ValueError("browsers, messages and asks must be >= 1")
+    started = time.perf_counter()
+    count, problems = run_on_new_loop(
+        lambda: _demo(browsers, messages, asks, timeout), timeout + 10
+    )
+    detail = "; ".join(problems) or (
+        f"{browsers} WebSockets x {browsers * messages + asks} chat messages, {asks} HTTP asks"
+    )
+    return DemoResult("web_bridge", count, time.perf_counter() - started, not problems, detail)
+
+
+async def _serve_forever(port: int) -> None:
+    ctx: zmq.Context[Any] = zmq.Context()
+    backend = Backend(ctx)
+    bridge = Bridge(ctx, backend.endpoints)
+    server, port = serve(make_app(bridge), port)
+    stopped = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stopped.set)
+    try:
+        await bridge.wait_ready(5.0)
+        print(f"serving http://127.0.0.1:{port}/ (Ctrl-C to stop)", flush=True)
+        await stopped.wait()
+    finally:
+        server.stop()
+        await server.close_all_connections()
+        await bridge.close()
+        backend.close()
+        ctx.term()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m demos.web_bridge",
+        description="A Tornado web app relaying browsers to zmq PUB/SUB and REP services.",
+    )
+    parser.add_argument("--role", choices=("demo", "serve"), default="demo")
+    parser.add_argument("--port", type=int, default=8888, help="serve: the HTTP port")
+    parser.add_argument("--browsers", type=int, default=3, help="demo: WebSocket clients")
+    parser.add_argument("--messages", type=int, default=20, help="demo: chat lines per browser")
+    parser.add_argument("--asks", type=int, default=10, help="demo: HTTP requests to the REP")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds before giving up")
+    args = parser.parse_args(argv)
+    if args.role == "serve":
+        run_on_new_loop(lambda: _serve_forever(args.port), timeout=None)
+        return 0
+    result = run_demo(args.browsers, args.messages, args.asks, args.timeout)
+    print(result)
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
