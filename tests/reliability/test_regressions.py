@@ -232,3 +232,41 @@ def test_authenticator_stopped_after_ioloop_close_with_a_decision_pending() -> N
         thread.start()
         thread.join(5)
     assert not thread.is_alive(), "ctx.term() hung: the ZAP socket was left open"
+
+
+def test_a_refused_send_leaves_no_garbage_cycle() -> None:
+    """Every ``SendQueueFull`` (any send error) used to sit in a reference cycle
+    (error -> traceback -> the frame that re-raised it -> error), pinning frames and
+    the refused message until the cyclic GC ran: a producer retrying at its mark
+    piled up garbage (the back-pressure test's memory bound caught it)."""
+    ctx: zmq.Context[Any] = zmq.Context()
+    router, dealer = _stuck_dealer(ctx)
+    loop = IOLoop(make_current=False)
+
+    async def refuse() -> int:
+        stream = ZMQStream(dealer, queue_hwm=2)
+        refused = 0
+        for message in ([b"x" * 1024], b"y" * 1024):
+            for _ in range(20):
+                try:
+                    if isinstance(message, bytes):
+                        stream.send(message)  # the one-bytes-frame fast path
+                    else:
+                        stream.send_multipart(message)
+                except tzmq.SendQueueFull:
+                    refused += 1
+        stream.close(linger=0)
+        return refused
+
+    gc.collect()
+    gc.disable()
+    try:
+        assert loop.run_sync(refuse) > 30
+        cyclic = [o for o in gc.get_objects() if isinstance(o, tzmq.SendQueueFull)]
+    finally:
+        gc.enable()
+        loop.close()
+        router.close()
+        dealer.close()
+        ctx.term()
+    assert cyclic == []
