@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import time
 import weakref
 from typing import Any
@@ -18,6 +19,7 @@ from tornado.ioloop import IOLoop
 import tzmq
 from tests.stream.helpers import Collector, wait_future
 from tzmq import ZMQStream
+from tzmq.auth import IOLoopAuthenticator
 from tzmq.log import LogWatcher
 
 
@@ -180,3 +182,91 @@ async def test_socket_made_right_after_a_close_behind_the_back(io_loop: IOLoop) 
         for stream in made:
             stream.close()
         ctx.destroy(linger=0)
+
+
+def test_authenticator_stopped_after_ioloop_close_with_a_decision_pending() -> None:
+    """``auth.stop()`` after ``IOLoop.close()``, while an async CURVE credentials
+    callback was still thinking, used to raise "Event loop is closed" and leave the
+    ZAP socket open (``ctx.term()`` hung)."""
+    ctx: zmq.Context[Any] = zmq.Context()
+    loop = IOLoop(make_current=False)
+
+    class Thinking:
+        asked: asyncio.Event
+
+        async def callback(self, domain: str, key: bytes) -> bool:
+            self.asked.set()
+            await asyncio.Event().wait()  # never decides
+            return True
+
+    provider = Thinking()
+    server_public, server_secret = zmq.curve_keypair()
+    client_public, client_secret = zmq.curve_keypair()
+    server = ctx.socket(zmq.PULL)
+    client = ctx.socket(zmq.PUSH)
+    for sock in (server, client):
+        sock.linger = 0
+    server.curve_server = True
+    server.curve_publickey, server.curve_secretkey = server_public, server_secret
+    client.curve_serverkey = server_public
+    client.curve_publickey, client.curve_secretkey = client_public, client_secret
+    auth = IOLoopAuthenticator(ctx, io_loop=loop)
+
+    async def start() -> None:
+        provider.asked = asyncio.Event()
+        auth.configure_curve_callback("*", provider)
+        auth.start()
+        port = server.bind_to_random_port("tcp://127.0.0.1")
+        client.connect(f"tcp://127.0.0.1:{port}")
+        await asyncio.wait_for(provider.asked.wait(), 5)  # a decision is pending now
+
+    try:
+        loop.run_sync(start, timeout=10)
+        loop.close()
+        auth.stop()
+        assert auth.zap_socket is None
+    finally:
+        server.close()
+        client.close()
+        thread = threading.Thread(target=ctx.term, daemon=True)
+        thread.start()
+        thread.join(5)
+    assert not thread.is_alive(), "ctx.term() hung: the ZAP socket was left open"
+
+
+def test_a_refused_send_leaves_no_garbage_cycle() -> None:
+    """Every ``SendQueueFull`` (any send error) used to sit in a reference cycle
+    (error -> traceback -> the frame that re-raised it -> error), pinning frames and
+    the refused message until the cyclic GC ran: a producer retrying at its mark
+    piled up garbage (the back-pressure test's memory bound caught it)."""
+    ctx: zmq.Context[Any] = zmq.Context()
+    router, dealer = _stuck_dealer(ctx)
+    loop = IOLoop(make_current=False)
+
+    async def refuse() -> int:
+        stream = ZMQStream(dealer, queue_hwm=2)
+        refused = 0
+        for message in ([b"x" * 1024], b"y" * 1024):
+            for _ in range(20):
+                try:
+                    if isinstance(message, bytes):
+                        stream.send(message)  # the one-bytes-frame fast path
+                    else:
+                        stream.send_multipart(message)
+                except tzmq.SendQueueFull:
+                    refused += 1
+        stream.close(linger=0)
+        return refused
+
+    gc.collect()
+    gc.disable()
+    try:
+        assert loop.run_sync(refuse) > 30
+        cyclic = [o for o in gc.get_objects() if isinstance(o, tzmq.SendQueueFull)]
+    finally:
+        gc.enable()
+        loop.close()
+        router.close()
+        dealer.close()
+        ctx.term()
+    assert cyclic == []

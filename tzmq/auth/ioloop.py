@@ -126,7 +126,14 @@ class IOLoopAuthenticator(ZAPPolicy):
         self.zap_socket = None
         pending, self._pending = self._pending, {}
         for future, decision in pending.items():
-            future.cancel()
+            try:
+                future.cancel()
+            except RuntimeError:
+                # stop() after IOLoop.close(): the callback can never run again,
+                # and asyncio refuses to schedule its wake-up. The ZAP socket must
+                # still close below, or ctx.term() waits for it forever.
+                if not future.get_loop().is_closed():
+                    raise
             self._reply(stream, decision.abandon())
         if not stream.closed():
             # Unbinding an inproc endpoint is immediate, closing is not: a

@@ -416,11 +416,17 @@ class ZMQStream(SocketPassThrough):
             raise StreamClosedError("cannot send on a closed ZMQStream")
 
     def _send_failed(self, error: zmq.ZMQError) -> NoReturn:
-        if error.errno in SOCKET_GONE:
-            # Closed behind our back, or its context terminated.
-            self.close()
-            raise StreamClosedError(f"the stream's socket is gone ({error})") from error
-        raise error
+        try:
+            if error.errno in SOCKET_GONE:
+                # Closed behind our back, or its context terminated.
+                self.close()
+                raise StreamClosedError(f"the stream's socket is gone ({error})") from error
+            raise error
+        finally:
+            # The traceback holds this frame: without this, error -> traceback ->
+            # frame -> error is a cycle, and every SendQueueFull (with the frames
+            # and the refused message it pins) waits for the cyclic GC.
+            del error
 
     def _take_inbox(self) -> None:
         """Send, in order, what other threads handed in (on the loop thread)."""
