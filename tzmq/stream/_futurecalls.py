@@ -40,11 +40,13 @@ __all__ = ["RECV", "RECV_INTO", "RECV_MULTIPART", "FutureCalls"]
 
 _NOBLOCK = int(zmq.NOBLOCK)
 _SNDMORE = int(zmq.SNDMORE)
-_EVENTS = int(zmq.EVENTS)
-_RCVTIMEO = int(zmq.RCVTIMEO)
-_SNDTIMEO = int(zmq.SNDTIMEO)
+_EVENTS = zmq.EVENTS  # the enum member: pyzmq converts ints to it on every get()
+_RCVTIMEO = zmq.RCVTIMEO
+_SNDTIMEO = zmq.SNDTIMEO
 _GONE = (zmq.ENOTSOCK, zmq.ETERM, zmq.EFAULT)
 _Future = asyncio.Future
+# zmq.Socket's own get(): our future Socket's override wakes the watch.
+_get_option: Callable[[zmq.Socket[Any], int], int] = zmq.Socket.get  # type: ignore[assignment]
 
 RECV, RECV_MULTIPART, RECV_INTO = 0, 1, 2
 
@@ -176,7 +178,7 @@ class FutureCalls:
         for poll in self.polls:
             interest |= poll.events
         watch = self.watch
-        watch.want(self, interest)
+        watch.want(self, interest, proven_idle)
         if watch.interest & ~proven_idle:
             watch.wake()
 
@@ -187,29 +189,32 @@ class FutureCalls:
     ) -> asyncio.Future[Any]:
         """Receive a whole multipart message as a list of frames.
 
-        Once its socket is bound to a loop, this *is* ``socket.recv_multipart``
-        (set on the socket as an attribute): a backlog read with ``await
-        recv_multipart()`` spends most of its time here, and skipping the
-        socket's own method layer saves a quarter of the cost of a message.
-        Called from another loop, it hands over to the socket's method, which
-        moves the socket to that loop.
+        The socket's ``recv_multipart`` calls this directly on every call: a
+        backlog read with ``await recv_multipart()`` spends most of its time
+        here, so the common case (a message waiting, or none and the caller
+        waits) is served inline. Called while another loop runs in this
+        thread, it hands over to the socket, which moves to that loop.
         """
         if not self._loop_thread.here() and running_loop() is not None:
-            # Another loop runs in this thread: the socket's method moves us there.
             owner: Any = self._owner
-            moved: asyncio.Future[Any] = type(owner).recv_multipart(owner, flags, copy, track)
+            moved: asyncio.Future[Any] = owner._pending().recv_multipart(flags, copy, track)
             return moved
-        if self._hot and not self.recvs and self._streak < self.max_batch and not track:
+        if not self.recvs and self._streak < self.max_batch and not track and not self._closed:
             future: asyncio.Future[Any] = _Future(loop=self._aio_loop)
             now = flags | _NOBLOCK
+            frame = None
             try:
-                frame = self._raw_recv(now, False)
+                # Cold, an EVENTS read is half the price of a receive that fails.
+                if self._hot or _get_option(self._raw, _EVENTS) & POLLIN:
+                    frame = self._raw_recv(now, False)
             except zmq.Again:
-                self._hot = False
-                return self._after_again(future, RECV_MULTIPART, flags, copy, track, None, None)
+                pass
             except zmq.ZMQError as error:
                 future.set_exception(error)
                 return future
+            if frame is None:
+                self._hot = False
+                return self._after_again(future, RECV_MULTIPART, flags, copy, track, None, None)
             if frame.more:
                 frames = [frame]
                 while frame.more:
@@ -218,6 +223,7 @@ class FutureCalls:
                 future.set_result([f.bytes for f in frames] if copy else frames)
             else:
                 future.set_result([frame.bytes] if copy else [frame])
+            self._hot = True
             self._streak += 1
             if self.watch._interest:
                 self.watch.wake()
@@ -243,17 +249,19 @@ class FutureCalls:
                 future.set_exception(zmq.Again())
                 return future
         elif self._streak < self.max_batch:
+            received = False
             try:
-                if self._hot or int(self._raw.getsockopt(_EVENTS)) & POLLIN:
+                if self._hot or _get_option(self._raw, _EVENTS) & POLLIN:
                     result = self._receive(kind, flags, copy, track, target)
-                else:
-                    raise zmq.Again()
+                    received = True
             except zmq.Again:
-                self._hot = False
-                return self._after_again(future, kind, flags, copy, track, load, target)
+                pass
             except zmq.ZMQError as error:
                 future.set_exception(error)
                 return future
+            if not received:
+                self._hot = False
+                return self._after_again(future, kind, flags, copy, track, load, target)
             self._hot = True
             self._streak += 1
             _settle(future, result, load)
@@ -286,7 +294,7 @@ class FutureCalls:
         return self._wait_recv(_Recv(future, kind, flags, copy, track, load, target), POLLIN)
 
     def _wait_recv(self, waiter: _Recv, proven_idle: int) -> asyncio.Future[Any]:
-        timeout = self._raw.getsockopt(_RCVTIMEO)
+        timeout = _get_option(self._raw, _RCVTIMEO)
         if isinstance(timeout, int) and timeout >= 0:
             waiter.timer = self._aio_loop.call_later(
                 timeout / 1000, self._expire, self.recvs, waiter
@@ -399,7 +407,7 @@ class FutureCalls:
             data = _frames.snapshot(data) if type(data) is list else _frames.snapshot([data])[0]
         options = None if (copy and not track and kwargs is None) else (copy, track, kwargs)
         waiter = _Send(future, data, flags, options)
-        timeout = self._raw.getsockopt(_SNDTIMEO)
+        timeout = _get_option(self._raw, _SNDTIMEO)
         if isinstance(timeout, int) and timeout >= 0:
             waiter.timer = self._aio_loop.call_later(
                 timeout / 1000, self._expire, self.sends, waiter

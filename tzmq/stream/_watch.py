@@ -52,7 +52,7 @@ _log = logging.getLogger("tzmq.stream")
 # Plain ints: arithmetic on pyzmq's flag enums costs ~0.6 us an operation.
 POLLIN = int(zmq.POLLIN)
 POLLOUT = int(zmq.POLLOUT)
-_EVENTS = int(zmq.EVENTS)
+_EVENTS = zmq.EVENTS  # the enum member: pyzmq converts ints to it on every get()
 # zmq.Socket's own get(), called even when the socket's class overrides get():
 # the future Socket's override wakes this watch (a user's EVENTS read eats the
 # edge), and doing that from inside a pass would schedule passes forever.
@@ -176,20 +176,25 @@ class SocketWatch:
         if not self._clients:
             self._unregister()
 
-    def want(self, client: WatchClient, events: int) -> None:
+    def want(self, client: WatchClient, events: int, proven_idle: int = 0) -> None:
         """Set what ``client`` wants; check readiness soon if it grew.
 
         The check is needed even when nothing new arrives: whatever touched the
         socket last may have consumed the FD's edge while a message waits.
+        ``proven_idle`` holds events the caller's last operation on the socket
+        proved not ready (a receive that met EAGAIN, an ``EVENTS`` read): the FD
+        is re-armed for those, so wanting them needs no check.
         """
         old = self._clients.get(client)
         if old is None or old == events:
             return
         self._clients[client] = events
         self._recompute_interest()
-        if events & ~old:
+        grown = events & ~old
+        if grown:
             _Sweep.of(self.io_loop).track(self)
-            self.wake()
+            if grown & ~proven_idle:
+                self.wake()
 
     @property
     def interest(self) -> int:
@@ -308,6 +313,10 @@ class SocketWatch:
                 if not self._registered:
                     return
                 want = self._interest
+                if not want:
+                    # Nothing left to prove: whoever wants something next calls
+                    # want(), which re-checks the socket.
+                    return
                 if status & MORE:
                     break
                 if status & IDLE_IN and want == POLLIN:

@@ -127,7 +127,6 @@ class Socket(zmq.Socket[Any]):
             calls.cancel_all()
         calls = FutureCalls(self, self._raw, io_loop)
         object.__setattr__(self, "_calls", calls)
-        object.__setattr__(self, "recv_multipart", calls.recv_multipart)
         return calls
 
     # -- receiving -------------------------------------------------------------
@@ -142,9 +141,11 @@ class Socket(zmq.Socket[Any]):
         self, flags: int = 0, copy: bool = True, track: bool = False
     ) -> asyncio.Future[list[Any]]:
         """Receive a whole multipart message as a list of frames."""
-        # Reached for the first call, after a close, and from a new loop: later
-        # calls go straight to the bound FutureCalls.recv_multipart (see _bind).
-        return self._pending().recv_multipart(flags, copy, track)
+        # The hottest call: FutureCalls.recv_multipart checks the thread itself.
+        calls = self._calls
+        if calls is None:
+            calls = self._pending()
+        return calls.recv_multipart(flags, copy, track)
 
     def recv_into(  # type: ignore[override]
         self, buf: Any, /, *, nbytes: int = 0, flags: int = 0
@@ -199,8 +200,10 @@ class Socket(zmq.Socket[Any]):
         **kwargs: Any,
     ) -> asyncio.Future[Any]:
         """Send a multipart message; malformed ones raise here, nothing sent."""
-        parts = list(_frames.check_message(msg_parts))
-        return self._pending().send(parts, int(flags), copy, track, kwargs or None)
+        parts = _frames.check_message(msg_parts)
+        return self._pending().send(
+            parts if type(parts) is list else list(parts), int(flags), copy, track, kwargs or None
+        )
 
     def send_string(  # type: ignore[override]
         self,
@@ -262,7 +265,6 @@ class Socket(zmq.Socket[Any]):
         calls = self._calls
         if calls is not None:
             calls.cancel_all()
-            self.__dict__.pop("recv_multipart", None)
         was_open = not self.closed
         super().close(linger=linger)
         if was_open and self._wrapped is not None:
