@@ -128,6 +128,12 @@ class Outbox:
                 if self.send_callback is not None:
                     self._notify_sent([data], None, None)
                 return
+        self.queue_bytes(data)
+
+    def queue_bytes(self, data: bytes) -> None:
+        """Queue one ``bytes`` frame with default options (libzmq refused it)."""
+        queue = self.queue
+        entries = queue.entries
         queue.check_room()
         entries.append(data)
         queue.nbytes += len(data)

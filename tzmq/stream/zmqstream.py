@@ -41,6 +41,7 @@ import logging
 import pickle
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from threading import get_ident
 from time import monotonic
 from typing import Any, NoReturn
 
@@ -157,6 +158,7 @@ class ZMQStream(SocketPassThrough):
         self._close_callback: Callable[[], Any] | None = None
         self._queue = SendQueue(queue_hwm, queue_hwm_bytes, queue_lwm, queue_lwm_bytes)
         self._outbox = Outbox(plain, self.io_loop, self._queue, self._update_interest)
+        self._direct_send = _frames.direct_send(plain)
         self._inbox = Inbox(self._queue, lambda: self.io_loop.add_callback(self._take_inbox))
         self._closing = False
         self._watch = SocketWatch.get(plain, self.io_loop)
@@ -305,13 +307,28 @@ class ZMQStream(SocketPassThrough):
             and not track
             and not kwargs
             and not self._closing
-            and self._on_loop_thread()
         ):
-            try:
-                self._outbox.send_bytes(msg)
-            except zmq.ZMQError as error:
-                self._send_failed(error)
-            return
+            outbox = self._outbox
+            # The hottest path of all (a producer's tight loop), kept to one
+            # Python call: nothing queued, no send callback, the loop's thread.
+            if (
+                not outbox.queue.entries
+                and outbox.send_callback is None
+                and getattr(self._aio_loop, "_thread_id", None) == get_ident()
+            ):
+                try:
+                    self._direct_send(msg, _NOBLOCK)
+                except zmq.Again:
+                    outbox.queue_bytes(msg)
+                except zmq.ZMQError as error:
+                    self._send_failed(error)
+                return
+            if self._on_loop_thread():
+                try:
+                    outbox.send_bytes(msg)
+                except zmq.ZMQError as error:
+                    self._send_failed(error)
+                return
         _frames.check_frame(msg)
         self._send_message([msg], int(flags), copy, track, callback, kwargs or None, msg)
 
