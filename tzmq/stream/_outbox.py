@@ -248,6 +248,8 @@ class Outbox:
         entries = queue.entries
         send = self._send
         count = 0
+        if self.send_callback is None:
+            count = self._send_plain_run(limit)
         while entries and count < limit:
             entry = entries[0]
             if type(entry) is bytes:
@@ -284,6 +286,31 @@ class Outbox:
                 break
         if count and not entries:
             self._on_backlog()
+        return count
+
+    def _send_plain_run(self, limit: int) -> int:
+        """Hand libzmq the run of plain ``bytes`` entries at the head of the queue.
+
+        A tight loop for the common case (no callbacks to report): it stops at
+        EAGAIN, at ``limit``, or at anything else (a `Pending` entry, an error),
+        which the general loop in `send_queued` then handles.
+        """
+        entries = self.queue.entries
+        send = self._send
+        count = sent_bytes = 0
+        try:
+            while entries and count < limit:
+                entry = entries[0]
+                if type(entry) is not bytes:
+                    break
+                send(entry, _NOBLOCK)
+                entries.popleft()
+                sent_bytes += len(entry)
+                count += 1
+        except zmq.ZMQError:
+            pass  # EAGAIN ends the run; other errors are met again, and reported, there
+        if count:
+            self.queue.popped(sent_bytes)
         return count
 
     def close(self, error: BaseException) -> int:

@@ -87,6 +87,7 @@ class SendQueue:
         "low",
         "low_bytes",
         "nbytes",
+        "unbounded",
     )
 
     def __init__(
@@ -99,6 +100,7 @@ class SendQueue:
         self.entries: deque[Entry] = deque()
         self.nbytes = 0
         self.high = self.high_bytes = self.low = self.low_bytes = 0
+        self.unbounded = True
         self._drain_count = self._drain_bytes = 0
         self._waiters: list[Future[None]] = []
         self.set_limits(high, high_bytes, low, low_bytes)
@@ -139,6 +141,7 @@ class SendQueue:
                 f"queue low_bytes mark {new_low_bytes} must be below high_bytes {new_high_bytes}"
             )
         self.high, self.high_bytes = new_high, new_high_bytes
+        self.unbounded = not (new_high or new_high_bytes)
         self.low, self.low_bytes = new_low, new_low_bytes
         by_count = high is not None or low is not None
         by_bytes = high_bytes is not None or low_bytes is not None
@@ -170,6 +173,12 @@ class SendQueue:
         """Drop the head entry once libzmq has taken it (``size`` its bytes)."""
         self.entries.popleft()
         self.nbytes -= size
+        if self._waiters and self.below_low():
+            self._wake_drainers()
+
+    def popped(self, nbytes: int) -> None:
+        """Account for head entries the caller removed itself (``nbytes`` in all)."""
+        self.nbytes -= nbytes
         if self._waiters and self.below_low():
             self._wake_drainers()
 

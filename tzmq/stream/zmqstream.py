@@ -66,6 +66,13 @@ _log = logging.getLogger("tzmq.stream")
 _NOBLOCK = int(zmq.NOBLOCK)
 _BOTH = POLLIN | POLLOUT
 
+
+class _NoThreadRecord:
+    _thread_id = None
+
+
+_NO_THREAD_RECORD = _NoThreadRecord()
+
 # Socket types whose recv() fails with ENOTSUP: a stream on one never receives
 # (flush() and on_recv() are then no-ops for receiving, as with pyzmq's poll).
 _SEND_ONLY = frozenset(
@@ -150,6 +157,12 @@ class ZMQStream(SocketPassThrough):
         self._aio_loop: asyncio.AbstractEventLoop = self.io_loop.asyncio_loop  # type: ignore[attr-defined]
         # "On the loop's thread, or the loop is not running yet": asked by every send.
         self._on_loop_thread = LoopThread(self._aio_loop).here_or_idle
+        # What send()'s fast path compares with the calling thread: the loop's
+        # own record of its thread, or (a loop keeping none) a record that
+        # never matches, sending every call down the general path.
+        self._thread_record: Any = (
+            self._aio_loop if hasattr(self._aio_loop, "_thread_id") else _NO_THREAD_RECORD
+        )
         self._recv = plain.recv
         self._receives = int(plain.type) not in _SEND_ONLY
         # (callback, copy) in one attribute: on_recv from another thread
@@ -310,12 +323,17 @@ class ZMQStream(SocketPassThrough):
         ):
             outbox = self._outbox
             # The hottest path of all (a producer's tight loop), kept to one
-            # Python call: nothing queued, no send callback, the loop's thread.
-            if (
-                not outbox.queue.entries
-                and outbox.send_callback is None
-                and getattr(self._aio_loop, "_thread_id", None) == get_ident()
-            ):
+            # Python call on the loop's thread with no send callback: straight
+            # to libzmq, or, behind queued messages, onto an unbounded queue.
+            if outbox.send_callback is None and self._thread_record._thread_id == get_ident():
+                queue = self._queue
+                if queue.entries:
+                    if queue.unbounded:
+                        queue.entries.append(msg)
+                        queue.nbytes += len(msg)
+                    else:
+                        outbox.queue_bytes(msg)
+                    return
                 try:
                     self._direct_send(msg, _NOBLOCK)
                 except zmq.Again:

@@ -1,0 +1,112 @@
+"""The send shortcuts: plain ``bytes`` past a queue, the tight hand-over loop.
+
+``ZMQStream.send(bytes)`` on the loop thread skips the general path: straight
+to libzmq with an empty queue, straight onto an unbounded queue behind queued
+messages. The queue hands runs of such frames to libzmq in a loop of its own.
+These tests pin that the shortcuts keep order, accounting, bounds and
+callbacks exactly as the general path does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import zmq
+from tornado.ioloop import IOLoop
+
+from tests.stream.helpers import wait_future
+from tzmq import SendQueueFull, ZMQStream
+
+
+def _peer(ctx: zmq.Context[Any], push: zmq.Socket[Any], name: str) -> zmq.Socket[Any]:
+    pull = ctx.socket(zmq.PULL)
+    pull.rcvhwm = 0
+    pull.rcvtimeo = 5000
+    pull.bind(f"inproc://{name}")
+    push.connect(f"inproc://{name}")
+    return pull
+
+
+@pytest.mark.gen_test
+async def test_plain_frames_behind_other_messages_keep_order_and_callbacks(
+    io_loop: IOLoop, ctx: zmq.Context[Any]
+) -> None:
+    push = ctx.socket(zmq.PUSH)
+    stream = ZMQStream(push, io_loop, max_batch=7)
+    reported: list[list[Any]] = []
+    expected: list[list[bytes]] = []
+    for i in range(300):  # no peer yet: everything queues, in one of three forms
+        if i % 10 == 3:
+            stream.send(b"cb%d" % i, callback=lambda msg, status: reported.append(msg))
+            expected.append([b"cb%d" % i])
+        elif i % 10 == 7:
+            stream.send_multipart([b"mp%d" % i, b"tail"])
+            expected.append([b"mp%d" % i, b"tail"])
+        else:
+            stream.send(b"%d" % i)
+            expected.append([b"%d" % i])
+    assert stream.queue_size == 300
+    assert stream.queue_bytes == sum(len(part) for msg in expected for part in msg)
+    pull = _peer(ctx, push, "order")
+    await wait_future(stream.drain())
+    assert stream.queue_size == 0 and stream.queue_bytes == 0
+    assert [pull.recv_multipart() for _ in range(300)] == expected
+    assert reported == [[b"cb%d" % i] for i in range(3, 300, 10)]
+    stream.close()
+
+
+@pytest.mark.gen_test
+async def test_bounded_queue_refuses_plain_frames_at_its_mark(
+    io_loop: IOLoop, ctx: zmq.Context[Any]
+) -> None:
+    push = ctx.socket(zmq.PUSH)
+    stream = ZMQStream(push, io_loop, queue_hwm=5)
+    for i in range(5):
+        stream.send(b"%d" % i)
+    with pytest.raises(SendQueueFull):
+        stream.send(b"one too many")
+    assert stream.queue_size == 5
+    # Unbounded again: the shortcut appends past the old mark.
+    stream.set_queue_limits()
+    for i in range(5, 20):
+        stream.send(b"%d" % i)
+    pull = _peer(ctx, push, "bounded")
+    await wait_future(stream.drain())
+    assert [pull.recv() for _ in range(20)] == [b"%d" % i for i in range(20)]
+    stream.close()
+
+
+@pytest.mark.gen_test
+async def test_drain_waiters_wake_from_the_plain_run(
+    io_loop: IOLoop, ctx: zmq.Context[Any]
+) -> None:
+    push = ctx.socket(zmq.PUSH)
+    stream = ZMQStream(push, io_loop, queue_hwm=1000, queue_lwm=100)
+    for i in range(900):
+        stream.send(b"%d" % i)
+    drained = stream.drain()
+    assert not drained.done()
+    pull = _peer(ctx, push, "drainers")
+    await wait_future(drained)
+    assert stream.queue_size <= 100
+    await wait_future(stream.drain())
+    assert len([pull.recv() for _ in range(900)]) == 900
+    stream.close()
+
+
+@pytest.mark.gen_test
+async def test_on_send_sees_every_plain_frame_in_order(
+    io_loop: IOLoop, ctx: zmq.Context[Any]
+) -> None:
+    push = ctx.socket(zmq.PUSH)
+    stream = ZMQStream(push, io_loop)
+    seen: list[bytes] = []
+    stream.on_send(lambda msg, status: seen.append(msg[0]))
+    for i in range(50):
+        stream.send(b"%d" % i)
+    pull = _peer(ctx, push, "on-send")
+    await wait_future(stream.drain())  # all were queued: reported as they leave
+    assert [pull.recv() for _ in range(50)] == [b"%d" % i for i in range(50)]
+    assert seen == [b"%d" % i for i in range(50)]
+    stream.close()
