@@ -92,6 +92,20 @@ class Outbox:
                 if callback is not None or self.send_callback is not None:
                     self._notify_sent(list(parts), status, callback)
                 return
+        self.queue_message(parts, flags, copy, track, callback, kwargs, single)
+
+    def queue_message(
+        self,
+        parts: Sequence[Any],
+        flags: int,
+        copy: bool,
+        track: bool,
+        callback: SendCallback | None,
+        kwargs: dict[str, Any] | None,
+        single: Any,
+    ) -> None:
+        """Queue a message libzmq refused (or that must wait behind others)."""
+        queue = self.queue
         queue.check_room()
         if (
             type(single) is bytes

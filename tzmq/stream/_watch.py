@@ -107,6 +107,8 @@ class SocketWatch:
         "_key",
         "_registered",
         "_scheduled",
+        "_sweep",
+        "_swept",
         "io_loop",
         "max_rounds",
         "socket",
@@ -137,6 +139,8 @@ class SocketWatch:
         self._scheduled = False
         self._in_pass = False
         self._registered = False
+        self._sweep = _Sweep.of(io_loop)
+        self._swept = False  # in its sweep's set (which holds it weakly)
 
     # -- clients ---------------------------------------------------------------
 
@@ -192,7 +196,7 @@ class SocketWatch:
         self._recompute_interest()
         grown = events & ~old
         if grown:
-            _Sweep.of(self.io_loop).track(self)
+            self._sweep.track(self)
             if grown & ~proven_idle:
                 self.wake()
 
@@ -367,7 +371,10 @@ class _Sweep:
         self._handle: object | None = None
 
     def track(self, watch: SocketWatch) -> None:
-        self._watches.add(watch)
+        # Called each time a client's interest grows: the WeakSet is costly.
+        if not watch._swept:
+            self._watches.add(watch)
+            watch._swept = True
         if self._handle is None:
             self._schedule()
 

@@ -64,6 +64,7 @@ __all__ = ["SendQueueFull", "StreamClosedError", "ZMQStream"]
 _log = logging.getLogger("tzmq.stream")
 
 _NOBLOCK = int(zmq.NOBLOCK)
+_SNDMORE = int(zmq.SNDMORE)
 _BOTH = POLLIN | POLLOUT
 
 
@@ -368,6 +369,34 @@ class ZMQStream(SocketPassThrough):
         bounded queue is full; nothing is sent or queued then.
         """
         parts = _frames.check_message(msg)
+        outbox = self._outbox
+        if (
+            not flags
+            and copy is True
+            and callback is None
+            and not track
+            and not kwargs
+            and not self._closing
+            and not self._queue.entries
+            and outbox.send_callback is None
+            and self._thread_record._thread_id == get_ident()
+        ):
+            # An echo's reply, a request: the other hot path, kept to one call.
+            send = self._direct_send
+            last = len(parts) - 1
+            try:
+                send(parts[0], _NOBLOCK | _SNDMORE if last else _NOBLOCK)
+                for index in range(1, last):
+                    send(parts[index], _NOBLOCK | _SNDMORE)
+                if last:
+                    send(parts[last], _NOBLOCK)
+            except zmq.Again:
+                # Only a first frame meets EAGAIN: libzmq takes the rest of a
+                # message it started, so nothing of this one went out.
+                outbox.queue_message(parts, 0, True, False, None, None, None)
+            except zmq.ZMQError as error:
+                self._send_failed(error)
+            return
         self._send_message(parts, int(flags), copy, track, callback, kwargs or None, None)
 
     def send_string(
