@@ -30,13 +30,17 @@ import tzmq
 
 from ._cases import CASES, Case
 from ._harness import QUICK, Sample, Settings
-from ._impls import RAW, Impl, available, has_tzmq_future
+from ._impls import FLOOR_OF, RAW, Impl, available, has_tzmq_future
 from ._report import RATE, Row, format_row, header, summarise
 from .jupyter import measure_jupyter
 
 
 def _measure_case(case: Case, impls: list[Impl], settings: Settings) -> list[Row]:
-    impls = [impl for impl in impls if case.with_raw or impl.family != RAW]
+    impls = [
+        impl
+        for impl in impls
+        if (case.with_raw or impl.family != RAW) and (case.floors or not impl.floor)
+    ]
     samples: dict[str, list[Sample]] = {impl.name: [] for impl in impls}
     errors: dict[str, str] = {}
     rounds = 1 if case.once else settings.rounds
@@ -162,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if with_jupyter:
         _print_jupyter(settings)
     print()
-    for line in summarise(rows):
+    for line in summarise(rows, FLOOR_OF):
         print(line)
     print(f"total {time.perf_counter() - started:.0f} s; at end: {_load()}")
     return 1 if any(row.error for row in rows) else 0

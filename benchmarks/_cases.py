@@ -31,6 +31,8 @@ class Case:
     once: bool = False
     """Measured in one round only: the result does not vary (memory)."""
     with_raw: bool = True
+    floors: bool = False
+    """Also run the yardsticks of `benchmarks._floor` (the latency- and send-bound cases)."""
 
 
 _RECEIVE = {TZMQ_STREAM: Target("ratio>=", 1.0), TZMQ_SOCKET: Target("ratio>=", 0.7)}
@@ -61,7 +63,9 @@ def _cases() -> list[Case]:
                 _RECEIVE,
             )
         )
-    cases.append(Case("echo 16B tcp", MICROS, partial(echo.echo, transport="tcp"), _ECHO))
+    cases.append(
+        Case("echo 16B tcp", MICROS, partial(echo.echo, transport="tcp"), _ECHO, floors=True)
+    )
     for msg in ("16B", "3x200B"):
         cases.append(
             Case(
@@ -69,6 +73,7 @@ def _cases() -> list[Case]:
                 RATE,
                 partial(send.throughput, msg_name=msg, transport="tcp"),
                 _SEND,
+                floors=True,
             )
         )
     cases.append(

@@ -18,7 +18,9 @@ from zmq.eventloop import zmqstream as pyzmq_zmqstream
 
 import tzmq
 
-__all__ = ["FUTURE", "RAW", "STREAM", "Impl", "available"]
+from ._floor import BareContext, BareStream
+
+__all__ = ["FLOOR_OF", "FUTURE", "RAW", "STREAM", "Impl", "available"]
 
 RAW = "raw"
 STREAM = "stream"
@@ -26,6 +28,11 @@ FUTURE = "future"
 
 TZMQ_STREAM = "tzmq.ZMQStream"
 TZMQ_SOCKET = "tzmq.Socket"
+FLOOR_STREAM = "floor: stream"
+FLOOR_SOCKET = "floor: future"
+
+FLOOR_OF = {TZMQ_STREAM: FLOOR_STREAM, TZMQ_SOCKET: FLOOR_SOCKET}
+"""The yardstick row (see `benchmarks._floor`) that each tzmq row is read against."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,8 @@ class Impl:
     name: str
     family: str
     factory: Any = None
+    floor: bool = False
+    """A yardstick (`benchmarks._floor`), run only by the cases that ask for floors."""
 
     def context(self) -> zmq.Context[Any]:
         """A fresh context: the future Context class for future sockets, else a plain one."""
@@ -53,10 +62,12 @@ def available() -> list[Impl]:
         Impl("raw", RAW),
         Impl(TZMQ_STREAM, STREAM, tzmq.ZMQStream),
         Impl("pyzmq ZMQStream", STREAM, pyzmq_zmqstream.ZMQStream),
+        Impl(FLOOR_STREAM, STREAM, BareStream, floor=True),
     ]
     if has_tzmq_future():
         impls += [
             Impl(TZMQ_SOCKET, FUTURE, tzmq.Context),  # type: ignore[attr-defined,unused-ignore]
             Impl("pyzmq future", FUTURE, pyzmq_future.Context),
+            Impl(FLOOR_SOCKET, FUTURE, BareContext, floor=True),
         ]
     return impls

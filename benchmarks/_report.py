@@ -10,6 +10,7 @@ Thread-safety: pure functions and immutable records; main thread use.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ._harness import Sample
@@ -76,6 +77,10 @@ class Row:
             return None
         values = [sample.value for sample in self.samples]
         return max(max(values) - self.value, self.value - min(values)) / self.value
+
+    def target_met_by(self, target: Target) -> bool:
+        """Would this row meet ``target`` (another row's)?"""
+        return target.met(self.value, self.ratio)
 
     @property
     def mark(self) -> str:
@@ -175,13 +180,29 @@ def format_row(row: Row, first: bool) -> str:
     )
 
 
-def summarise(rows: list[Row]) -> list[str]:
-    """The closing lines: how many targets were met, and each miss."""
+def summarise(rows: list[Row], floor_of: Mapping[str, str]) -> list[str]:
+    """The closing lines: how many targets were met, and each miss.
+
+    ``floor_of`` names the yardstick row of an implementation; a miss says
+    whether the yardstick of the same case would have met the target.
+    """
     judged = [row for row in rows if row.target is not None]
     misses = [row for row in judged if row.mark == "MISS"]
     lines = [f"targets met: {len(judged) - len(misses)} of {len(judged)}"]
     for row in misses:
         got = _result(row) + (f" = {_ratio(row)} raw" if row.ratio is not None else "")
         target = row.target.text() if row.target is not None else ""
-        lines.append(f"  MISS {row.case} / {row.impl}: {got}, target {target}")
+        line = f"  MISS {row.case} / {row.impl}: {got}, target {target}"
+        floor = next(
+            (
+                other
+                for other in rows
+                if other.case == row.case and other.impl == floor_of.get(row.impl)
+            ),
+            None,
+        )
+        if floor is not None and row.target is not None and not floor.error:
+            verdict = "meets it" if floor.target_met_by(row.target) else "misses it too"
+            line += f"; {floor.impl} {_ratio(floor) or _result(floor)} {verdict}"
+        lines.append(line)
     return lines

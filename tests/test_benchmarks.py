@@ -9,16 +9,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_quick_benchmark_runs_and_reports_targets() -> None:
+def _quick(case: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--only", "backlog 16B inproc"],
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", case],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    out = result.stdout
+    return result.stdout
+
+
+def test_quick_benchmark_runs_and_reports_targets() -> None:
+    out = _quick("backlog 16B inproc")
     for impl in ("raw", "tzmq.ZMQStream", "pyzmq ZMQStream", "tzmq.Socket", "pyzmq future"):
         assert impl in out, out
     assert "targets met:" in out
+    assert "floor:" not in out  # the yardsticks run beside the echo and send cases only
+
+
+def test_floor_rows_run_beside_the_echo_case() -> None:
+    rows = [line for line in _quick("echo").splitlines() if "us/rt" in line]
+    for impl in ("floor: stream", "floor: future"):
+        row = next((line for line in rows if impl in line), "")
+        assert row and "error" not in row, rows

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import logging
 import weakref
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Any, ClassVar, Protocol
 
@@ -56,7 +57,7 @@ _EVENTS = zmq.EVENTS  # the enum member: pyzmq converts ints to it on every get(
 # zmq.Socket's own get(), called even when the socket's class overrides get():
 # the future Socket's override wakes this watch (a user's EVENTS read eats the
 # edge), and doing that from inside a pass would schedule passes forever.
-_get_option = zmq.Socket.get
+_get_option: Callable[[zmq.Socket[Any], int], int] = zmq.Socket.get  # type: ignore[assignment]
 
 # What a client's `on_ready` reports back (bit flags, 0 meaning "did its work").
 IDLE_IN = 1
@@ -107,6 +108,7 @@ class SocketWatch:
         "_key",
         "_registered",
         "_scheduled",
+        "_solo",
         "_sweep",
         "_swept",
         "io_loop",
@@ -135,6 +137,7 @@ class SocketWatch:
         self._key = (_socket_key(socket), id(io_loop))
         self._fd: int = socket.FD
         self._clients: dict[WatchClient, int] = {}
+        self._solo: WatchClient | None = None  # the only client, when there is one
         self._interest = 0
         self._scheduled = False
         self._in_pass = False
@@ -149,6 +152,7 @@ class SocketWatch:
         if client in self._clients:
             return
         self._clients[client] = 0
+        self._recompute_interest()
         if not self._registered:
             self._evict_stale_registration()
             self.io_loop.add_handler(self.socket, self._on_fd, IOLoop.READ)
@@ -210,6 +214,8 @@ class SocketWatch:
         for bits in self._clients.values():
             interest |= bits
         self._interest = interest
+        clients = self._clients
+        self._solo = next(iter(clients)) if len(clients) == 1 else None
 
     # -- scheduling ------------------------------------------------------------
 
@@ -240,6 +246,7 @@ class SocketWatch:
         """Drop every client and release the FD (idempotent)."""
         self._clients.clear()
         self._interest = 0
+        self._solo = None
         self._unregister()
 
     def _unregister(self) -> None:
@@ -276,7 +283,7 @@ class SocketWatch:
         # A pass is already due this loop iteration and will read EVENTS,
         # which also clears the FD: running one now would double the batch.
         if not self._scheduled:
-            self._run_pass(fd_woke=True)
+            self._run_pass(True)
 
     def _on_scheduled(self) -> None:
         self._scheduled = False
@@ -298,22 +305,26 @@ class SocketWatch:
             self._socket_gone(zmq.ZMQError(zmq.ENOTSOCK))
             return
         want = self._interest
-        # On an FD wake-up with only receiving wanted, a receive tells as much
-        # as an EVENTS read, and usually yields the message at the same time.
-        events = POLLIN if fd_woke and want == POLLIN else self._read_events()
+        socket = self.socket
         bulk = False
         self._in_pass = True
         try:
+            # On an FD wake-up with only receiving wanted, a receive tells as much
+            # as an EVENTS read, and usually yields the message at the same time.
+            events = POLLIN if fd_woke and want == POLLIN else _get_option(socket, _EVENTS)
             for _ in range(self.max_rounds):
-                if events < 0:
-                    return
                 ready = events & want
                 if not ready:
                     return
-                status = 0
-                for client, wanted in list(self._clients.items()):
-                    if ready & wanted:
-                        status |= client.on_ready(ready & wanted, bulk)
+                solo = self._solo
+                if solo is not None:
+                    # One client (the usual case): it wants all of ``want``.
+                    status = solo.on_ready(ready, bulk)
+                else:
+                    status = 0
+                    for client, wanted in list(self._clients.items()):
+                        if ready & wanted:
+                            status |= client.on_ready(ready & wanted, bulk)
                 if not self._registered:
                     return
                 want = self._interest
@@ -325,10 +336,10 @@ class SocketWatch:
                     break
                 if status & IDLE_IN and want == POLLIN:
                     return
-                events = self._read_events()
+                events = _get_option(socket, _EVENTS)
                 bulk = True
             else:
-                if events < 0 or not events & want:
+                if not events & want:
                     return
         except zmq.ZMQError as error:
             if error.errno in _SOCKET_GONE:

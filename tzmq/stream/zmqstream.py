@@ -519,14 +519,16 @@ class ZMQStream(SocketPassThrough):
                 frame = recv(_NOBLOCK, False)
             except zmq.Again:
                 return count, IDLE_IN
-            if frame.more:
-                frames = [frame]
+            if copy:
+                msg: list[Any] = [frame.bytes]
                 while frame.more:
                     frame = recv(_NOBLOCK, False)
-                    frames.append(frame)
-                msg: list[Any] = [f.bytes for f in frames] if copy else frames
+                    msg.append(frame.bytes)
             else:
-                msg = [frame.bytes] if copy else [frame]
+                msg = [frame]
+                while frame.more:
+                    frame = recv(_NOBLOCK, False)
+                    msg.append(frame)
             count += 1
             if callback is not None:
                 try:
