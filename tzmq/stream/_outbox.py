@@ -156,8 +156,10 @@ class Outbox:
             self._on_backlog()
         elif not queued & 255 and self.send_callback is None:
             # A producer in a tight loop never lets the loop drain the queue:
-            # every 256 messages, hand libzmq what it takes now, so sending
-            # overlaps the peer's reading as a blocking send would.
+            # every 256 messages, hand libzmq what it takes now, so a bounded
+            # queue fills only as fast as the peer falls behind. (An unbounded
+            # one skips this: ZMQStream.send appends to it directly, and a
+            # tight loop finishes sooner queuing everything, then draining.)
             self.send_queued(queued)
 
     def send_handed_in(self, entry: Pending) -> bool:
