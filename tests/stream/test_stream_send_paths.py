@@ -15,6 +15,7 @@ import pytest
 import zmq
 from tornado.ioloop import IOLoop
 
+import tzmq
 from tests.stream.helpers import wait_future
 from tzmq import SendQueueFull, ZMQStream
 
@@ -110,3 +111,34 @@ async def test_on_send_sees_every_plain_frame_in_order(
     assert [pull.recv() for _ in range(50)] == [b"%d" % i for i in range(50)]
     assert seen == [b"%d" % i for i in range(50)]
     stream.close()
+
+
+@pytest.mark.gen_test
+async def test_a_reused_list_does_not_change_a_queued_zero_copy_message(
+    io_loop: IOLoop, ctx: zmq.Context[Any]
+) -> None:
+    push = ctx.socket(zmq.PUSH)
+    stream = ZMQStream(push, io_loop)
+    parts = [b"first", b"message"]
+    stream.send_multipart(parts, copy=False)  # no peer yet: queued
+    parts[:] = [b"reused"]
+    pull = _peer(ctx, push, "reused-list")
+    await wait_future(stream.drain())
+    assert pull.recv_multipart() == [b"first", b"message"]
+    stream.close()
+
+
+@pytest.mark.gen_test
+async def test_a_reused_list_does_not_change_a_pending_future_send(
+    io_loop: IOLoop, ctx: zmq.Context[Any]
+) -> None:
+    push = tzmq.Socket(ctx, zmq.PUSH)
+    try:
+        parts = [b"first", b"message"]
+        sent = push.send_multipart(parts, copy=False)  # no peer yet: pending
+        parts[:] = [b"reused"]
+        pull = _peer(ctx, push, "reused-future-list")
+        await wait_future(sent)
+        assert pull.recv_multipart() == [b"first", b"message"]
+    finally:
+        push.close(linger=0)

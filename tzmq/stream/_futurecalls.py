@@ -405,6 +405,8 @@ class FutureCalls:
             return future
         if copy:
             data = _frames.snapshot(data) if type(data) is list else _frames.snapshot([data])[0]
+        elif type(data) is list:
+            data = list(data)  # the caller may reuse its list once send returns
         options = None if (copy and not track and kwargs is None) else (copy, track, kwargs)
         waiter = _Send(future, data, flags, options)
         timeout = _get_option(self._raw, _SNDTIMEO)

@@ -118,7 +118,8 @@ class Outbox:
         else:
             self.enqueue(
                 Pending(
-                    parts if copy is False else _frames.snapshot(parts),
+                    # The caller may reuse its list once send() returns.
+                    list(parts) if copy is False else _frames.snapshot(parts),
                     flags,
                     copy,
                     track,
