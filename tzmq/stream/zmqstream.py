@@ -1,8 +1,9 @@
 """ZMQStream: a zmq socket driven by callbacks on a Tornado IOLoop.
 
-Owns the callback API (``on_recv``, ``on_send``, ``flush``, ``close``) and the
-send queue of one socket. Readiness comes from `tzmq.stream._watch`, which
-owns the FD; this module never reads it.
+Owns the callback API (``on_recv``, ``on_send``, ``flush``, ``close``) of one
+socket; the ``send*`` methods and the send queue's controls come from its base
+class in `tzmq.stream._sending`. Readiness comes from `tzmq.stream._watch`,
+which owns the FD; this module never reads it.
 
 Drop-in for ``zmq.eventloop.zmqstream.ZMQStream`` (same names and signatures),
 with these differences, all on purpose:
@@ -38,25 +39,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import timedelta
-from threading import get_ident
 from time import monotonic
-from typing import Any, NoReturn
+from typing import Any
 
 import zmq
-from tornado.concurrent import Future
 from tornado.ioloop import IOLoop
 
-from .. import _jsonapi
 from . import _frames
 from ._callbacks import follow_result, log_failure, run_callback
 from ._errors import StreamClosedError
 from ._loopthread import LoopThread
 from ._outbox import SOCKET_GONE, Outbox, SendCallback
 from ._passthrough import SocketPassThrough
-from ._sendqueue import Inbox, Pending, SendQueue, SendQueueFull
+from ._sending import StreamSending
+from ._sendqueue import Inbox, SendQueue, SendQueueFull
 from ._watch import IDLE_IN, MORE, POLLIN, POLLOUT, SocketWatch
 
 __all__ = ["SendQueueFull", "StreamClosedError", "ZMQStream"]
@@ -64,7 +62,6 @@ __all__ = ["SendQueueFull", "StreamClosedError", "ZMQStream"]
 _log = logging.getLogger("tzmq.stream")
 
 _NOBLOCK = int(zmq.NOBLOCK)
-_SNDMORE = int(zmq.SNDMORE)
 _BOTH = POLLIN | POLLOUT
 
 
@@ -106,7 +103,7 @@ def _plain_socket(socket: zmq.Socket[Any]) -> zmq.Socket[Any]:
     return zmq.Socket.shadow(socket.underlying)
 
 
-class ZMQStream(SocketPassThrough):
+class ZMQStream(StreamSending, SocketPassThrough):
     """A socket wrapped with receive/send callbacks on a Tornado IOLoop.
 
     Example: an echo service::
@@ -273,232 +270,6 @@ class ZMQStream(SocketPassThrough):
         """True while messages wait in the send queue."""
         return bool(self._queue.entries)
 
-    # -- sending ------------------------------------------------------------------
-
-    @property
-    def queue_size(self) -> int:
-        """Messages waiting in the send queue."""
-        return len(self._queue.entries)
-
-    @property
-    def queue_bytes(self) -> int:
-        """Payload bytes waiting in the send queue."""
-        return self._queue.nbytes
-
-    def set_queue_limits(
-        self,
-        hwm: int | None = None,
-        hwm_bytes: int | None = None,
-        lwm: int | None = None,
-        lwm_bytes: int | None = None,
-    ) -> None:
-        """Bound the send queue (None: unbounded); low marks default to half."""
-        self._queue.set_limits(hwm, hwm_bytes, lwm, lwm_bytes)
-
-    def drain(self) -> Future[None]:
-        """A future that resolves when the send queue is at or below its low marks.
-
-        With no bound set, that is when the queue is empty. Fails with
-        `StreamClosedError` if the stream closes first. Loop thread only.
-        """
-        self._check_closed()
-        return self._queue.drain()
-
-    def send(
-        self,
-        msg: Any,
-        flags: int = 0,
-        copy: bool = True,
-        track: bool = False,
-        callback: SendCallback | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Send one frame; see `send_multipart`."""
-        if (
-            type(msg) is bytes
-            and not flags
-            and callback is None
-            and not track
-            and not kwargs
-            and not self._closing
-        ):
-            outbox = self._outbox
-            # The hottest path of all (a producer's tight loop), kept to one
-            # Python call on the loop's thread with no send callback: straight
-            # to libzmq, or, behind queued messages, onto an unbounded queue.
-            if outbox.send_callback is None and self._thread_record._thread_id == get_ident():
-                queue = self._queue
-                if queue.entries:
-                    if queue.unbounded:
-                        queue.entries.append(msg)
-                        queue.nbytes += len(msg)
-                    else:
-                        outbox.queue_bytes(msg)
-                    return
-                try:
-                    self._direct_send(msg, _NOBLOCK)
-                except zmq.Again:
-                    outbox.queue_bytes(msg)
-                except zmq.ZMQError as error:
-                    self._send_failed(error)
-                return
-            if self._on_loop_thread():
-                try:
-                    outbox.send_bytes(msg)
-                except zmq.ZMQError as error:
-                    self._send_failed(error)
-                return
-        _frames.check_frame(msg)
-        self._send_message([msg], int(flags), copy, track, callback, kwargs or None, msg)
-
-    def send_multipart(
-        self,
-        msg: Sequence[Any],
-        flags: int = 0,
-        copy: bool = True,
-        track: bool = False,
-        callback: SendCallback | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Send a multipart message, at once if libzmq takes it, else queued.
-
-        ``callback(msg, status)``, if given, is called once for this message
-        after libzmq has taken it (as is the `on_send` callback). Raises
-        ``TypeError``/``ValueError`` for a malformed message,
-        `StreamClosedError` on a closed stream and `SendQueueFull` when a
-        bounded queue is full; nothing is sent or queued then.
-        """
-        parts = _frames.check_message(msg)
-        outbox = self._outbox
-        if (
-            not flags
-            and copy is True
-            and callback is None
-            and not track
-            and not kwargs
-            and not self._closing
-            and not self._queue.entries
-            and outbox.send_callback is None
-            and self._thread_record._thread_id == get_ident()
-        ):
-            # An echo's reply, a request: the other hot path, kept to one call.
-            send = self._direct_send
-            last = len(parts) - 1
-            try:
-                send(parts[0], _NOBLOCK | _SNDMORE if last else _NOBLOCK)
-                for index in range(1, last):
-                    send(parts[index], _NOBLOCK | _SNDMORE)
-                if last:
-                    send(parts[last], _NOBLOCK)
-            except zmq.Again:
-                # Only a first frame meets EAGAIN: libzmq takes the rest of a
-                # message it started, so nothing of this one went out.
-                outbox.queue_message(parts, 0, True, False, None, None, None)
-            except zmq.ZMQError as error:
-                self._send_failed(error)
-            return
-        self._send_message(parts, int(flags), copy, track, callback, kwargs or None, None)
-
-    def send_string(
-        self,
-        u: str,
-        flags: int = 0,
-        encoding: str = "utf-8",
-        callback: SendCallback | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Send a str encoded with ``encoding``."""
-        if not isinstance(u, str):
-            raise TypeError(f"send_string() takes a str, not {type(u).__name__}")
-        data = u.encode(encoding)
-        self._send_message([data], int(flags), True, False, callback, kwargs or None, data)
-
-    send_unicode = send_string
-
-    def send_json(
-        self, obj: Any, flags: int = 0, callback: SendCallback | None = None, **kwargs: Any
-    ) -> None:
-        """Send ``obj`` as JSON (simplejson); unencodable objects raise here."""
-        data = _jsonapi.dumps(obj)
-        self._send_message([data], int(flags), True, False, callback, kwargs or None, data)
-
-    def send_pyobj(
-        self,
-        obj: Any,
-        flags: int = 0,
-        protocol: int = pickle.HIGHEST_PROTOCOL,
-        callback: SendCallback | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Send ``obj`` pickled. Unpickling runs code: use only between trusted peers."""
-        data = pickle.dumps(obj, protocol)
-        self._send_message([data], int(flags), True, False, callback, kwargs or None, data)
-
-    def send_threadsafe(self, msg: Any, flags: int = 0, copy: bool = True) -> None:
-        """Send one frame from any thread; see `send_multipart_threadsafe`."""
-        _frames.check_frame(msg)
-        self._send_message([msg], int(flags), copy, False, None, None, msg)
-
-    def send_multipart_threadsafe(
-        self, msg: Sequence[Any], flags: int = 0, copy: bool = True
-    ) -> None:
-        """Send a message from any thread: validated here, sent on the loop.
-
-        The explicit door for other threads. From another thread the message
-        is checked (bad input, a closed stream, a full bounded queue raise
-        here), its mutable frames are copied so the caller may reuse its
-        buffers at once, and it hops onto the loop; the socket is never
-        touched from the calling thread. On the loop thread it is the same as
-        `send_multipart`, so it keeps its place among the loop's own sends.
-        """
-        parts = _frames.check_message(msg)
-        self._send_message(parts, int(flags), copy, False, None, None, None)
-
-    def _send_message(
-        self,
-        parts: Sequence[Any],
-        flags: int,
-        copy: bool,
-        track: bool,
-        callback: SendCallback | None,
-        kwargs: dict[str, Any] | None,
-        single: Any,
-    ) -> None:
-        if self._closing:
-            raise StreamClosedError("cannot send on a closed ZMQStream")
-        if callback is not None and not callable(callback):
-            raise TypeError(f"send callback must be callable, not {type(callback).__name__}")
-        if self._on_loop_thread():
-            try:
-                self._outbox.send(parts, flags, copy, track, callback, kwargs, single)
-            except zmq.ZMQError as error:
-                self._send_failed(error)
-            return
-        copied = _frames.snapshot(parts)
-        entry = Pending(copied, flags, copy, track, callback, kwargs)
-        if not self._inbox.put(entry, _frames.nbytes(copied)):
-            raise StreamClosedError("cannot send on a closed ZMQStream")
-
-    def _send_failed(self, error: zmq.ZMQError) -> NoReturn:
-        try:
-            if error.errno in SOCKET_GONE:
-                # Closed behind our back, or its context terminated.
-                self.close()
-                raise StreamClosedError(f"the stream's socket is gone ({error})") from error
-            raise error
-        finally:
-            # The traceback holds this frame: without this, error -> traceback ->
-            # frame -> error is a cycle, and every SendQueueFull (with the frames
-            # and the refused message it pins) waits for the cyclic GC.
-            del error
-
-    def _take_inbox(self) -> None:
-        """Send, in order, what other threads handed in (on the loop thread)."""
-        take, send = self._inbox.take, self._outbox.send_handed_in
-        while (entry := take()) is not None:
-            if not send(entry):
-                self.close()  # the socket went away: close() counts the entry
-
     # -- receiving ----------------------------------------------------------------
 
     def _receive(self, limit: int, deadline: float, drop: bool) -> tuple[int, int]:
@@ -657,7 +428,3 @@ class ZMQStream(SocketPassThrough):
         if close_callback is not None:
             run_callback(self._aio_loop, close_callback)
         return unsent
-
-    def _check_closed(self) -> None:
-        if self._closing:
-            raise StreamClosedError()
