@@ -34,19 +34,16 @@ from tornado.ioloop import IOLoop
 
 from . import _frames
 from ._loopthread import LoopThread, running_loop
-from ._watch import IDLE_IN, MORE, POLLIN, POLLOUT, SocketWatch
+from ._watch import EVENTS, IDLE_IN, MORE, POLLIN, POLLOUT, SocketWatch, get_option
 
 __all__ = ["RECV", "RECV_INTO", "RECV_MULTIPART", "FutureCalls"]
 
 _NOBLOCK = int(zmq.NOBLOCK)
 _SNDMORE = int(zmq.SNDMORE)
-_EVENTS = zmq.EVENTS  # the enum member: pyzmq converts ints to it on every get()
 _RCVTIMEO = zmq.RCVTIMEO
 _SNDTIMEO = zmq.SNDTIMEO
 _GONE = (zmq.ENOTSOCK, zmq.ETERM, zmq.EFAULT)
 _Future = asyncio.Future
-# zmq.Socket's own get(): our future Socket's override wakes the watch.
-_get_option: Callable[[zmq.Socket[Any], int], int] = zmq.Socket.get  # type: ignore[assignment]
 
 RECV, RECV_MULTIPART, RECV_INTO = 0, 1, 2
 
@@ -205,7 +202,7 @@ class FutureCalls:
             frame = None
             try:
                 # Cold, an EVENTS read is half the price of a receive that fails.
-                if self._hot or _get_option(self._raw, _EVENTS) & POLLIN:
+                if self._hot or get_option(self._raw, EVENTS) & POLLIN:
                     frame = self._raw_recv(now, False)
             except zmq.Again:
                 pass
@@ -251,7 +248,7 @@ class FutureCalls:
         elif self._streak < self.max_batch:
             received = False
             try:
-                if self._hot or _get_option(self._raw, _EVENTS) & POLLIN:
+                if self._hot or get_option(self._raw, EVENTS) & POLLIN:
                     result = self._receive(kind, flags, copy, track, target)
                     received = True
             except zmq.Again:
@@ -294,7 +291,7 @@ class FutureCalls:
         return self._wait_recv(_Recv(future, kind, flags, copy, track, load, target), POLLIN)
 
     def _wait_recv(self, waiter: _Recv, proven_idle: int) -> asyncio.Future[Any]:
-        timeout = _get_option(self._raw, _RCVTIMEO)
+        timeout = get_option(self._raw, _RCVTIMEO)
         if isinstance(timeout, int) and timeout >= 0:
             waiter.timer = self._aio_loop.call_later(
                 timeout / 1000, self._expire, self.recvs, waiter
@@ -409,7 +406,7 @@ class FutureCalls:
             data = list(data)  # the caller may reuse its list once send returns
         options = None if (copy and not track and kwargs is None) else (copy, track, kwargs)
         waiter = _Send(future, data, flags, options)
-        timeout = _get_option(self._raw, _SNDTIMEO)
+        timeout = get_option(self._raw, _SNDTIMEO)
         if isinstance(timeout, int) and timeout >= 0:
             waiter.timer = self._aio_loop.call_later(
                 timeout / 1000, self._expire, self.sends, waiter
@@ -449,7 +446,7 @@ class FutureCalls:
     def poll(self, events: int, timeout: float | None) -> asyncio.Future[int]:
         """A future for the subset of ``events`` ready, or 0 after ``timeout`` seconds."""
         future: asyncio.Future[int] = self._aio_loop.create_future()
-        ready = int(self._raw.getsockopt(_EVENTS)) & events
+        ready = get_option(self._raw, EVENTS) & events
         if ready or timeout == 0:
             future.set_result(ready)
             self._touched(0)
@@ -469,7 +466,7 @@ class FutureCalls:
             self._update_interest(POLLIN | POLLOUT)
 
     def _serve_polls(self) -> None:
-        ready = int(self._raw.getsockopt(_EVENTS))
+        ready = get_option(self._raw, EVENTS)
         waiting = []
         for waiter in self.polls:
             if waiter.future.done():

@@ -12,20 +12,33 @@ from __future__ import annotations
 
 import asyncio
 from threading import get_ident
+from typing import Any
 
 __all__ = ["LoopThread", "running_loop"]
 
 running_loop = asyncio._get_running_loop
 
 
+class _NoRecord:
+    _thread_id = None
+
+
+_NO_RECORD = _NoRecord()
+
+
 class LoopThread:
     """Answers "am I on this loop's thread?" for one asyncio loop."""
 
-    __slots__ = ("_has_record", "_loop")
+    __slots__ = ("_has_record", "_loop", "record")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._has_record = hasattr(loop, "_thread_id")
+        self.record: Any = loop if self._has_record else _NO_RECORD
+        """An object whose ``_thread_id`` is the running loop's thread: the loop
+        itself, or, for a loop that keeps no record, one that never matches.
+        Hot paths inline ``record._thread_id == get_ident()`` and fall back to
+        `here`/`here_or_idle` when it does not match."""
 
     def here(self) -> bool:
         """True on the thread running the loop, False elsewhere or when it is not running."""

@@ -43,8 +43,8 @@ class Outbox:
         "_io_loop",
         "_notices",
         "_on_backlog",
-        "_send",
         "_socket",
+        "direct_send",
         "queue",
         "send_callback",
     )
@@ -58,7 +58,7 @@ class Outbox:
     ) -> None:
         """``on_backlog`` is called when the queue turns non-empty or empty."""
         self._socket = socket
-        self._send = _frames.direct_send(socket)
+        self.direct_send = _frames.direct_send(socket)
         self._io_loop = io_loop
         self._aio_loop: asyncio.AbstractEventLoop = io_loop.asyncio_loop  # type: ignore[attr-defined]
         self.queue = queue
@@ -136,7 +136,7 @@ class Outbox:
         entries = queue.entries
         if not entries:
             try:
-                self._send(data, _NOBLOCK)
+                self.direct_send(data, _NOBLOCK)
             except zmq.Again:
                 pass
             else:
@@ -214,7 +214,7 @@ class Outbox:
             return self._socket.send_multipart(
                 parts, flags | _NOBLOCK, copy=copy, track=track, **kwargs
             )
-        send = self._send
+        send = self.direct_send
         last = len(parts) - 1
         if last == 0:
             if copy and not track:
@@ -263,7 +263,7 @@ class Outbox:
             self.run_notices()
         queue = self.queue
         entries = queue.entries
-        send = self._send
+        send = self.direct_send
         count = 0
         if self.send_callback is None:
             count = self._send_plain_run(limit)
@@ -313,7 +313,7 @@ class Outbox:
         which the general loop in `send_queued` then handles.
         """
         entries = self.queue.entries
-        send = self._send
+        send = self.direct_send
         count = sent_bytes = 0
         try:
             while entries and count < limit:

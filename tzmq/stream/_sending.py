@@ -44,7 +44,6 @@ class StreamSending:
     io_loop: IOLoop
     _aio_loop: asyncio.AbstractEventLoop
     _closing: bool
-    _direct_send: Callable[..., Any]
     _inbox: Inbox
     _on_loop_thread: Callable[[], bool]
     _outbox: Outbox
@@ -120,7 +119,7 @@ class StreamSending:
                         outbox.queue_bytes(msg)
                     return
                 try:
-                    self._direct_send(msg, _NOBLOCK)
+                    outbox.direct_send(msg, _NOBLOCK)
                 except zmq.Again:
                     outbox.queue_bytes(msg)
                 except zmq.ZMQError as error:
@@ -166,7 +165,7 @@ class StreamSending:
             and self._thread_record._thread_id == get_ident()
         ):
             # An echo's reply, a request: the other hot path, kept to one call.
-            send = self._direct_send
+            send = outbox.direct_send
             last = len(parts) - 1
             try:
                 send(parts[0], _NOBLOCK | _SNDMORE if last else _NOBLOCK)

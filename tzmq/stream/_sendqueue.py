@@ -172,9 +172,7 @@ class SendQueue:
     def pop(self, size: int) -> None:
         """Drop the head entry once libzmq has taken it (``size`` its bytes)."""
         self.entries.popleft()
-        self.nbytes -= size
-        if self._waiters and self.below_low():
-            self._wake_drainers()
+        self.popped(size)
 
     def popped(self, nbytes: int) -> None:
         """Account for head entries the caller removed itself (``nbytes`` in all)."""

@@ -46,18 +46,28 @@ from typing import Any, ClassVar, Protocol
 import zmq
 from tornado.ioloop import IOLoop
 
-__all__ = ["IDLE_IN", "MORE", "POLLIN", "POLLOUT", "SWEEP_INTERVAL", "SocketWatch", "WatchClient"]
+__all__ = [
+    "EVENTS",
+    "IDLE_IN",
+    "MORE",
+    "POLLIN",
+    "POLLOUT",
+    "SWEEP_INTERVAL",
+    "SocketWatch",
+    "WatchClient",
+    "get_option",
+]
 
 _log = logging.getLogger("tzmq.stream")
 
 # Plain ints: arithmetic on pyzmq's flag enums costs ~0.6 us an operation.
 POLLIN = int(zmq.POLLIN)
 POLLOUT = int(zmq.POLLOUT)
-_EVENTS = zmq.EVENTS  # the enum member: pyzmq converts ints to it on every get()
+EVENTS = zmq.EVENTS  # the enum member: pyzmq converts ints to it on every get()
 # zmq.Socket's own get(), called even when the socket's class overrides get():
 # the future Socket's override wakes this watch (a user's EVENTS read eats the
 # edge), and doing that from inside a pass would schedule passes forever.
-_get_option: Callable[[zmq.Socket[Any], int], int] = zmq.Socket.get  # type: ignore[assignment]
+get_option: Callable[[zmq.Socket[Any], int], int] = zmq.Socket.get  # type: ignore[assignment]
 
 # What a client's `on_ready` reports back (bit flags, 0 meaning "did its work").
 IDLE_IN = 1
@@ -293,7 +303,7 @@ class SocketWatch:
     def _read_events(self) -> int:
         """Read EVENTS, or return -1 after telling clients the socket is gone."""
         try:
-            return int(_get_option(self.socket, _EVENTS))
+            return int(get_option(self.socket, EVENTS))
         except zmq.ZMQError as error:
             if error.errno in _SOCKET_GONE:
                 self._socket_gone(error)
@@ -311,7 +321,7 @@ class SocketWatch:
         try:
             # On an FD wake-up with only receiving wanted, a receive tells as much
             # as an EVENTS read, and usually yields the message at the same time.
-            events = POLLIN if fd_woke and want == POLLIN else _get_option(socket, _EVENTS)
+            events = POLLIN if fd_woke and want == POLLIN else get_option(socket, EVENTS)
             for _ in range(self.max_rounds):
                 ready = events & want
                 if not ready:
@@ -336,7 +346,7 @@ class SocketWatch:
                     break
                 if status & IDLE_IN and want == POLLIN:
                     return
-                events = _get_option(socket, _EVENTS)
+                events = get_option(socket, EVENTS)
                 bulk = True
             else:
                 if not events & want:

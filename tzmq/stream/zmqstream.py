@@ -47,7 +47,6 @@ from typing import Any
 import zmq
 from tornado.ioloop import IOLoop
 
-from . import _frames
 from ._callbacks import follow_result, log_failure, run_callback
 from ._errors import StreamClosedError
 from ._loopthread import LoopThread
@@ -64,12 +63,6 @@ _log = logging.getLogger("tzmq.stream")
 _NOBLOCK = int(zmq.NOBLOCK)
 _BOTH = POLLIN | POLLOUT
 
-
-class _NoThreadRecord:
-    _thread_id = None
-
-
-_NO_THREAD_RECORD = _NoThreadRecord()
 
 # Socket types whose recv() fails with ENOTSUP: a stream on one never receives
 # (flush() and on_recv() are then no-ops for receiving, as with pyzmq's poll).
@@ -154,13 +147,10 @@ class ZMQStream(StreamSending, SocketPassThrough):
         self.max_batch_time = _seconds("max_batch_time", max_batch_time)
         self._aio_loop: asyncio.AbstractEventLoop = self.io_loop.asyncio_loop  # type: ignore[attr-defined]
         # "On the loop's thread, or the loop is not running yet": asked by every send.
-        self._on_loop_thread = LoopThread(self._aio_loop).here_or_idle
-        # What send()'s fast path compares with the calling thread: the loop's
-        # own record of its thread, or (a loop keeping none) a record that
-        # never matches, sending every call down the general path.
-        self._thread_record: Any = (
-            self._aio_loop if hasattr(self._aio_loop, "_thread_id") else _NO_THREAD_RECORD
-        )
+        loop_thread = LoopThread(self._aio_loop)
+        self._on_loop_thread = loop_thread.here_or_idle
+        # What the send fast paths compare with the calling thread.
+        self._thread_record = loop_thread.record
         self._recv = plain.recv
         self._receives = int(plain.type) not in _SEND_ONLY
         # (callback, copy) in one attribute: on_recv from another thread
@@ -169,7 +159,6 @@ class ZMQStream(StreamSending, SocketPassThrough):
         self._close_callback: Callable[[], Any] | None = None
         self._queue = SendQueue(queue_hwm, queue_hwm_bytes, queue_lwm, queue_lwm_bytes)
         self._outbox = Outbox(plain, self.io_loop, self._queue, self._update_interest)
-        self._direct_send = _frames.direct_send(plain)
         self._inbox = Inbox(self._queue, lambda: self.io_loop.add_callback(self._take_inbox))
         self._closing = False
         self._watch = SocketWatch.get(plain, self.io_loop)
