@@ -134,11 +134,7 @@ def encode_structured(record: logging.LogRecord, subtopic: str, exc_text: str | 
             fields[name] = getattr(record, name, None)
     fields["exc_text"] = exc_text
     fields["topic"] = subtopic
-    extra = {
-        key: value
-        for key, value in vars(record).items()
-        if key not in _RECORD_ATTRIBUTES and not key.startswith("_") and type(value) in _SCALARS
-    }
+    extra = {key: value for key, value in vars(record).items() if _is_extra(key, value)}
     if extra:
         fields["extra"] = extra
     try:
@@ -228,7 +224,7 @@ def _decode_structured(topic: str, body: bytes) -> logging.LogRecord:
         raise WireError(f"structured body is not valid JSON: {error}") from None
     if not isinstance(data, dict) or data.get("tzmq.log") != VERSION:
         raise WireError(f"structured body of an unknown version: {str(data)[:60]!r}")
-    fields = _structured_fields(data)
+    fields, extra = _structured_fields(data)
     levelname = fields["levelname"]
     root, _, subtopic = _split_at_level(
         topic, levelname.__eq__, f"does not hold the record's level {levelname!r}"
@@ -237,15 +233,21 @@ def _decode_structured(topic: str, body: bytes) -> logging.LogRecord:
         # makeLogRecord stamps the local time; the remote time is the record's.
         fields["msecs"] = int((fields["created"] - int(fields["created"])) * 1000) + 0.0
     record = logging.makeLogRecord(fields)
-    for key, value in data.get("extra", {}).items():
+    for key, value in extra.items():
         # Never over a LogRecord attribute or method: the record must still format.
-        if key not in _RECORD_ATTRIBUTES and not key.startswith("_") and type(value) in _SCALARS:
+        if _is_extra(key, value):
             setattr(record, key, value)
     _set_topic(record, topic, root, subtopic)
     return record
 
 
-def _structured_fields(data: dict[str, Any]) -> dict[str, Any]:
+def _is_extra(key: str, value: Any) -> bool:
+    """Is ``key`` a user field (``extra=``) that travels? The rule of both sides."""
+    return key not in _RECORD_ATTRIBUTES and not key.startswith("_") and type(value) in _SCALARS
+
+
+def _structured_fields(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The checked LogRecord fields of a structured body, and its ``extra`` dict."""
     name, levelno, msg, created = (data.get(k) for k in ("name", "levelno", "msg", "created"))
     if not isinstance(name, str) or not isinstance(msg, str):
         raise WireError("structured body lacks a str 'name' or 'msg'")
@@ -270,7 +272,7 @@ def _structured_fields(data: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(extra, dict):
         raise WireError(f"structured body has a bad 'extra': {extra!r}")
     fields.pop("topic", None)
-    return fields
+    return fields, extra
 
 
 def _set_topic(record: logging.LogRecord, topic: str, root: str, subtopic: str) -> None:

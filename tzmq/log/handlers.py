@@ -39,7 +39,6 @@ must not be used by anyone else while the handler uses it.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import sys
@@ -49,6 +48,7 @@ from typing import Any
 
 import zmq
 
+from ..stream._outbox import SOCKET_GONE
 from . import _wire
 from ._wire import TOPIC_DELIM
 
@@ -60,7 +60,6 @@ _send = zmq.Socket.send
 _NOBLOCK = int(zmq.NOBLOCK)
 _MORE_NOBLOCK = int(zmq.SNDMORE | zmq.NOBLOCK)
 # A socket or context closed by its owner: the record cannot go anywhere.
-_GONE = (errno.ENOTSOCK, zmq.ETERM)
 # Bound the wait for records still queued when an own socket closes.
 _OWN_LINGER_MS = 1000
 
@@ -242,7 +241,7 @@ class PUBHandler(logging.Handler):
             except zmq.Again:
                 self.dropped += 1
             except zmq.ZMQError as error:
-                if error.errno not in _GONE:
+                if error.errno not in SOCKET_GONE:
                     raise
                 self.dropped += 1
 
@@ -320,10 +319,7 @@ class TopicLogger(logging.Logger):
         if self.isEnabledFor(logging.WARNING):
             self._topic_log(logging.WARNING, topic, msg, args, kwargs)
 
-    def warn(self, topic: str, msg: object, *args: object, **kwargs: Any) -> None:  # type: ignore[override]
-        """Same as `warning` (pyzmq's name)."""
-        if self.isEnabledFor(logging.WARNING):
-            self._topic_log(logging.WARNING, topic, msg, args, kwargs)
+    warn = warning  # type: ignore[assignment]  # pyzmq's name
 
     def error(self, topic: str, msg: object, *args: object, **kwargs: Any) -> None:  # type: ignore[override]
         """Log at ERROR under ``topic``."""

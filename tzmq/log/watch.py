@@ -31,7 +31,7 @@ from typing import TextIO
 
 import zmq
 
-from .watcher import LogWatcher
+from .watcher import LogWatcher, parse_level
 
 __all__ = ["ConsoleFormatter", "main"]
 
@@ -110,13 +110,10 @@ class _Console(logging.Handler):
 
 
 def _level(text: str) -> int:
-    stripped = text.strip()
-    if stripped.lstrip("-").isdigit():
-        return int(stripped)
-    number = logging.getLevelName(stripped.upper())
-    if not isinstance(number, int):
-        raise argparse.ArgumentTypeError(f"unknown level {text!r}")
-    return number
+    try:
+        return parse_level(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"unknown level {text!r}") from None
 
 
 def _parser() -> argparse.ArgumentParser:

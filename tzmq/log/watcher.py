@@ -26,7 +26,7 @@ from tornado.ioloop import IOLoop
 from ..stream import StreamClosedError, ZMQStream
 from . import _wire
 
-__all__ = ["LogWatcher"]
+__all__ = ["LogWatcher", "parse_level"]
 
 _log = logging.getLogger("tzmq.log.watcher")
 
@@ -81,7 +81,7 @@ class LogWatcher:
                 raise TypeError(f"addresses must be str, not {type(address).__name__}")
         topics = [topics] if isinstance(topics, (str, bytes)) else list(topics)
         subscriptions = [_topic_bytes(topic) for topic in topics]
-        self.level = _level(level)
+        self.level = parse_level(level)
         self.logger = _logger(logger)
         if context is not None and not isinstance(context, zmq.Context):
             raise TypeError(f"context must be a zmq.Context, not {type(context).__name__}")
@@ -196,7 +196,7 @@ def _topic_bytes(topic: str | bytes) -> bytes:
     raise TypeError(f"topics must be str or bytes, not {type(topic).__name__}")
 
 
-def _level(level: int | str) -> int:
+def parse_level(level: int | str) -> int:
     """A level number from a number, a name in any case, or "Level 25"."""
     if isinstance(level, int) and not isinstance(level, bool):
         return level
