@@ -1,4 +1,4 @@
-"""Noticing, cheaply, that a file or a directory may have changed.
+"""Noticing, cheaply, that a file or directory may have changed; saying when it is unreadable.
 
 `ChangeWatch` costs one ``os.stat`` per check: it compares the path's device,
 inode, size and modification time with the last ones it saw. A directory's
@@ -11,15 +11,20 @@ As git does for its index, a snapshot taken while the mtime is still recent
 (within `RACY_SECONDS` of the clock) is not trusted: every check reports a
 change until the mtime is old enough that a later change must move it.
 
+`ReadFailures` logs a watched source that cannot be read once per distinct
+error (not once per handshake), and once when it is readable again.
+
 Thread-safety: not thread-safe; use each watch from one thread.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
+from typing import Any
 
-__all__ = ["RACY_SECONDS", "ChangeWatch", "settled"]
+__all__ = ["RACY_SECONDS", "ChangeWatch", "ReadFailures", "settled"]
 
 RACY_SECONDS = 2.0
 _RACY_NS = int(RACY_SECONDS * 1e9)
@@ -60,3 +65,37 @@ class ChangeWatch:
         self._seen = signature
         self._settled = trusted
         return True
+
+
+class ReadFailures:
+    """The read state of one source, logged on change only.
+
+    ``unreadable`` is a warning format taking the path and the error;
+    ``readable`` an info format taking the path.
+    """
+
+    __slots__ = ("_log", "_path", "_readable", "_unreadable", "error")
+
+    def __init__(
+        self,
+        log: logging.Logger | logging.LoggerAdapter[Any],
+        path: str,
+        unreadable: str,
+        readable: str,
+    ) -> None:
+        self._log = log
+        self._path = path
+        self._unreadable = unreadable
+        self._readable = readable
+        self.error: str | None = None
+
+    def failed(self, error: OSError) -> None:
+        message = f"{type(error).__name__}: {error.strerror}"
+        if message != self.error:
+            self._log.warning(self._unreadable, self._path, message)
+        self.error = message
+
+    def succeeded(self) -> None:
+        if self.error is not None:
+            self._log.info(self._readable, self._path)
+        self.error = None

@@ -38,13 +38,14 @@ import logging
 import os
 import re
 import secrets
+import struct
 from collections.abc import Mapping
 from typing import Any
 
 import zmq
 from zmq.utils import z85
 
-from ._filewatch import ChangeWatch, settled
+from ._filewatch import ChangeWatch, ReadFailures, settled
 
 __all__ = ["CertificateStore", "create_certificates", "load_certificate", "load_certificates"]
 
@@ -58,16 +59,10 @@ def _is_z85_key(text: bytes) -> bool:
     """True if ``text`` is the Z85 form of a 32-byte key."""
     if len(text) != _KEY_TEXT_LENGTH:
         return False
-    digits = z85.Z85MAP
-    for start in range(0, _KEY_TEXT_LENGTH, 5):
-        value = 0
-        for char in text[start : start + 5]:
-            digit = digits.get(char)
-            if digit is None:
-                return False
-            value = value * 85 + digit
-        if value >= 1 << 32:
-            return False
+    try:
+        z85.decode(text)
+    except (KeyError, struct.error):  # a character outside Z85; a group over 32 bits
+        return False
     return True
 
 
@@ -297,7 +292,12 @@ class CertificateStore:
         self._watch = ChangeWatch(self.location)
         self._watch.changed()
         self._files: dict[str, _Entry] = {}
-        self._error: str | None = None
+        self._failures = ReadFailures(
+            self._log,
+            self.location,
+            "CURVE certificate directory %s unreadable (%s); no keys until it is back",
+            "CURVE certificate directory %s readable again",
+        )
         self._keys = self._scan()
 
     def __repr__(self) -> str:
@@ -319,18 +319,9 @@ class CertificateStore:
         except OSError as error:
             self._keys = frozenset()
             self._files = {}
-            message = f"{type(error).__name__}: {error.strerror}"
-            if message != self._error:
-                self._log.warning(
-                    "CURVE certificate directory %s unreadable (%s); no keys until it is back",
-                    self.location,
-                    message,
-                )
-            self._error = message
+            self._failures.failed(error)
             return
-        if self._error is not None:
-            self._log.info("CURVE certificate directory %s readable again", self.location)
-        self._error = None
+        self._failures.succeeded()
         self._keys = keys
 
     def _scan(self) -> frozenset[bytes]:

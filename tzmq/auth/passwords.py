@@ -25,7 +25,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ._filewatch import ChangeWatch
+from ._filewatch import ChangeWatch, ReadFailures
 
 __all__ = ["PasswordFile", "parse_passwords"]
 
@@ -66,7 +66,12 @@ class PasswordFile:
         self._watch = ChangeWatch(self.path)
         self._watch.changed()
         self._passwords = self._read()
-        self._error: str | None = None
+        self._failures = ReadFailures(
+            self._log,
+            self.path,
+            "PLAIN password file %s unreadable (%s): PLAIN clients denied until it is back",
+            "PLAIN password file %s readable again",
+        )
 
     def __repr__(self) -> str:
         return f"<PasswordFile {self.path!r}>"
@@ -83,20 +88,10 @@ class PasswordFile:
             passwords = self._read()
         except OSError as error:
             self._passwords = {}
-            # Log the first failure, not one per handshake.
-            message = f"{type(error).__name__}: {error.strerror}"
-            if message != self._error:
-                self._log.warning(
-                    "PLAIN password file %s unreadable (%s): PLAIN clients denied until it is back",
-                    self.path,
-                    message,
-                )
-            self._error = message
+            self._failures.failed(error)
             return
         self._passwords = passwords
-        if self._error is not None:
-            self._log.info("PLAIN password file %s readable again", self.path)
-        self._error = None
+        self._failures.succeeded()
 
     def _read(self) -> dict[str, str]:
         with open(self.path, "rb") as f:
