@@ -29,7 +29,7 @@ __all__ = ["BareContext", "BareSocket", "BareStream"]
 
 _recv = _Backend.recv
 _send = _Backend.send
-_get = _Backend.get
+_get: Callable[[Any, int], int] = _Backend.get  # type: ignore[assignment]
 _NOBLOCK = int(zmq.NOBLOCK)
 _SNDMORE = int(zmq.SNDMORE)
 _POLLIN = int(zmq.POLLIN)
@@ -128,7 +128,7 @@ class BareSocket(zmq.Socket[Any]):
     _loop: asyncio.AbstractEventLoop
     _fd: int = -1
     _waiter: asyncio.Future[list[bytes]] | None = None
-    _sends: deque[tuple[Any, asyncio.Future[None]]] | None = None
+    _sends: deque[tuple[Any, asyncio.Future[None]]]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

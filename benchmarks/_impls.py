@@ -19,8 +19,9 @@ from zmq.eventloop import zmqstream as pyzmq_zmqstream
 import tzmq
 
 from ._floor import BareContext, BareStream
+from ._harness import BenchError, Sample, run_async, run_sync
 
-__all__ = ["FLOOR_OF", "FUTURE", "RAW", "STREAM", "Impl", "available"]
+__all__ = ["FLOOR_OF", "FUTURE", "RAW", "STREAM", "Impl", "available", "measure"]
 
 RAW = "raw"
 STREAM = "stream"
@@ -71,3 +72,13 @@ def available() -> list[Impl]:
             Impl(FLOOR_SOCKET, FUTURE, BareContext, floor=True),
         ]
     return impls
+
+
+def measure(impl: Impl, timeout: float, raw: Any, stream: Any, future: Any) -> Sample:
+    """Run the body of a case that fits ``impl``: ``raw(owned)`` in this thread,
+    ``stream(owned)`` or ``future(owned)`` on a fresh event loop."""
+    if impl.family == RAW:
+        if raw is None:
+            raise BenchError(f"{impl.name} has no such measurement")
+        return run_sync(impl.context, raw, timeout)
+    return run_async(impl.context, future if impl.family == FUTURE else stream, timeout)

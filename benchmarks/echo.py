@@ -31,11 +31,9 @@ from ._harness import (
     Sample,
     Settings,
     bind_random,
-    run_async,
-    run_sync,
     wait_for,
 )
-from ._impls import FUTURE, RAW, Impl
+from ._impls import Impl, measure
 from ._peers import EchoClient, RawEchoServer
 
 __all__ = ["echo"]
@@ -106,6 +104,4 @@ def echo(impl: Impl, s: Settings, transport: str) -> Sample:
         return _sample(client, n)
 
     with _one_cpu():
-        if impl.family == RAW:
-            return run_sync(impl.context, raw, s.timeout)
-        return run_async(impl.context, future if impl.family == FUTURE else stream, s.timeout)
+        return measure(impl, s.timeout, raw, stream, future)

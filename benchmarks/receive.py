@@ -36,12 +36,10 @@ from ._harness import (
     bind_random,
     bounded,
     milliseconds,
-    run_async,
-    run_sync,
     send_loop,
     wait_for,
 )
-from ._impls import FUTURE, RAW, Impl
+from ._impls import Impl, measure
 from ._peers import Sender
 
 __all__ = ["backlog", "live"]
@@ -147,30 +145,30 @@ def backlog(impl: Impl, s: Settings, msg_name: str, transport: str) -> Sample:
         _fill(owned, endpoint, msg, n, transport, s)
         return await _future_receive(rx, n, s.timeout)
 
-    if impl.family == RAW:
-        return run_sync(impl.context, raw, s.timeout)
-    return run_async(impl.context, future if impl.family == FUTURE else stream, s.timeout)
+    return measure(impl, s.timeout, raw, stream, future)
 
 
 def live(impl: Impl, s: Settings, msg_name: str, transport: str) -> Sample:
     """Receive ``s.live`` messages from a sender thread that starts with the clock."""
     msg, n = MESSAGES[msg_name], s.live
 
-    def raw(owned: Owned) -> Sample:
+    def warmed(owned: Owned) -> tuple[zmq.Socket[Any], Sender]:
+        """A plain PULL that has the sender's warm-up message: the connection is up."""
         rx = owned.plain(zmq.PULL)
         rx.rcvtimeo = milliseconds(s.timeout)
         sender = Sender(owned, bind_random(rx, transport), msg, n)
-        rx.recv_multipart()  # the warm-up message: the connection is up
+        rx.recv_multipart()
+        return rx, sender
+
+    def raw(owned: Owned) -> Sample:
+        rx, sender = warmed(owned)
         sender.go.set()
         sample = _raw_receive(rx, n)
         sender.release.set()
         return sample
 
     async def stream(owned: Owned) -> Sample:
-        rx = owned.plain(zmq.PULL)
-        rx.rcvtimeo = milliseconds(s.timeout)
-        sender = Sender(owned, bind_random(rx, transport), msg, n)
-        rx.recv_multipart()
+        rx, sender = warmed(owned)
         sample = await _stream_receive(owned.adopt(impl.factory(rx)), n, s.timeout, sender.go.set)
         sender.release.set()
         return sample
@@ -183,6 +181,4 @@ def live(impl: Impl, s: Settings, msg_name: str, transport: str) -> Sample:
         sender.release.set()
         return sample
 
-    if impl.family == RAW:
-        return run_sync(impl.context, raw, s.timeout)
-    return run_async(impl.context, future if impl.family == FUTURE else stream, s.timeout)
+    return measure(impl, s.timeout, raw, stream, future)

@@ -44,12 +44,10 @@ from ._harness import (
     bind_random,
     bounded,
     milliseconds,
-    run_async,
-    run_sync,
     send_loop,
     wait_for,
 )
-from ._impls import FUTURE, RAW, Impl
+from ._impls import Impl, measure
 from ._peers import Counter
 
 __all__ = ["PAYLOAD", "queued_drain", "queued_memory", "throughput"]
@@ -66,14 +64,6 @@ def _counted(counter: Counter, n: int, start: float) -> Sample:
     return Sample.rate(counter.count, n, perf_counter() - start)
 
 
-def _dispatch(impl: Impl, s: Settings, raw: Any, stream: Any, future: Any) -> Sample:
-    if impl.family == RAW:
-        if raw is None:
-            raise BenchError(f"{impl.name} has no such measurement")
-        return run_sync(impl.context, raw, s.timeout)
-    return run_async(impl.context, future if impl.family == FUTURE else stream, s.timeout)
-
-
 def throughput(impl: Impl, s: Settings, msg_name: str, transport: str) -> Sample:
     """Send ``s.send`` messages to a counting PULL thread; msgs/s until all arrived."""
     msg, n = MESSAGES[msg_name], s.send
@@ -82,25 +72,25 @@ def throughput(impl: Impl, s: Settings, msg_name: str, transport: str) -> Sample
     def counter_for(owned: Owned, endpoint: str) -> Counter:
         return Counter(owned, endpoint, n, multipart=multipart, warmup=1, timeout=s.timeout)
 
-    def raw(owned: Owned) -> Sample:
+    def warmed(owned: Owned) -> tuple[zmq.Socket[Any], Counter]:
+        """A plain PUSH whose counter has taken the warm-up message."""
         tx = owned.plain(zmq.PUSH)
         tx.sndtimeo = milliseconds(s.timeout)
         counter = counter_for(owned, bind_random(tx, transport))
         tx.send(_WARMUP)
         if not counter.ready.wait(s.timeout):
             raise BenchError("the counter did not get the warm-up message")
+        return tx, counter
+
+    def raw(owned: Owned) -> Sample:
+        tx, counter = warmed(owned)
         start = perf_counter()
         send_loop(tx, msg, n)
         counter.done.wait(s.timeout)
         return _counted(counter, n, start)
 
     async def stream(owned: Owned) -> Sample:
-        tx = owned.plain(zmq.PUSH)
-        tx.sndtimeo = milliseconds(s.timeout)
-        counter = counter_for(owned, bind_random(tx, transport))
-        tx.send(_WARMUP)
-        if not counter.ready.wait(s.timeout):
-            raise BenchError("the counter did not get the warm-up message")
+        tx, counter = warmed(owned)
         out = owned.adopt(impl.factory(tx))
         start = perf_counter()
         send_loop(out, msg, n)
@@ -130,7 +120,7 @@ def throughput(impl: Impl, s: Settings, msg_name: str, transport: str) -> Sample
             task.cancel()
         return sample
 
-    return _dispatch(impl, s, raw, stream, future)
+    return measure(impl, s.timeout, raw, stream, future)
 
 
 def _queue_stream(out: Any, n: int) -> None:
@@ -197,7 +187,7 @@ def queued_memory(impl: Impl, s: Settings) -> Sample:
             _quiet(futures)
 
     # A blocking socket has no send queue to measure.
-    return _dispatch(impl, s, None, stream, future)
+    return measure(impl, s.timeout, None, stream, future)
 
 
 def queued_drain(impl: Impl, s: Settings) -> Sample:
@@ -245,4 +235,4 @@ def queued_drain(impl: Impl, s: Settings) -> Sample:
             tx.close(linger=0)
             _quiet(futures)
 
-    return _dispatch(impl, s, raw, stream, future)
+    return measure(impl, s.timeout, raw, stream, future)

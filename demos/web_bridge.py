@@ -291,11 +291,7 @@ def serve(app: web.Application, port: int = 0) -> tuple[HTTPServer, int]:
 
 async def _read(conn: websocket.WebSocketClientConnection, timeout: float) -> str | bytes | None:
     """The next message, or None once the connection is closed; bounded by ``timeout``."""
-
-    async def read() -> str | bytes | None:
-        return await conn.read_message()
-
-    return await asyncio.wait_for(read(), timeout)
+    return await asyncio.wait_for(conn.read_message(), timeout)
 
 
 class _Browser:
