@@ -9,7 +9,7 @@ import pytest
 import zmq
 
 
-class _TrackingContext(zmq.Context):  # type: ignore[type-arg]
+class TrackingContext(zmq.Context):  # type: ignore[type-arg]
     """A context that remembers its sockets, so a test that drops one still closes it."""
 
     def __init__(self) -> None:
@@ -22,14 +22,19 @@ class _TrackingContext(zmq.Context):  # type: ignore[type-arg]
         return sock
 
 
-@pytest.fixture
-def ctx() -> Iterator[zmq.Context[Any]]:
-    """A private context; every socket made from it is closed before it terminates."""
-    context = _TrackingContext()
-    yield context
+def close_tracked(context: TrackingContext) -> None:
+    """Close every socket ``context`` made (linger 0), then terminate it."""
     for sock in context.made:
         sock.close(linger=0)
     context.term()
+
+
+@pytest.fixture
+def ctx() -> Iterator[zmq.Context[Any]]:
+    """A private context; every socket made from it is closed before it terminates."""
+    context = TrackingContext()
+    yield context
+    close_tracked(context)
 
 
 SocketPair = Callable[..., tuple[zmq.Socket[Any], zmq.Socket[Any]]]

@@ -21,11 +21,6 @@ LEVELS = [logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.C
 
 
 @pytest.fixture
-def pair(ctx: zmq.Context[Any]) -> tuple[zmq.Socket[Any], zmq.Socket[Any]]:
-    return subscribed_pair(ctx)
-
-
-@pytest.fixture
 def handler(pair: tuple[zmq.Socket[Any], zmq.Socket[Any]]) -> Iterator[PUBHandler]:
     h = PUBHandler(pair[0])
     yield h

@@ -9,16 +9,11 @@ from typing import Any
 import pytest
 import zmq
 
-from tests.log.helpers import lineno, receive, subscribed_pair
+from tests.log.helpers import lineno, receive
 from tzmq import _jsonapi
 from tzmq.log import PUBHandler, TopicLogger
 
 Pair = tuple[zmq.Socket[Any], zmq.Socket[Any]]
-
-
-@pytest.fixture
-def pair(ctx: zmq.Context[Any]) -> Pair:
-    return subscribed_pair(ctx)
 
 
 @pytest.fixture

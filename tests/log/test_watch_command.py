@@ -93,14 +93,6 @@ def commands() -> Iterator[list[Command]]:
             command.stop(signal.SIGKILL)
 
 
-@pytest.fixture
-def xpub(ctx: zmq.Context[Any]) -> zmq.Socket[Any]:
-    sock = ctx.socket(zmq.XPUB)
-    sock.linger = 0
-    sock.bind("tcp://127.0.0.1:*")
-    return sock
-
-
 def start(commands: list[Command], argv: list[str], read_stdout: bool = True) -> Command:
     command = Command(argv, read_stdout)
     commands.append(command)

@@ -19,14 +19,6 @@ from tzmq.log import LogWatcher, PUBHandler, _wire
 from tzmq.log import watcher as watcher_module
 
 
-@pytest.fixture
-def xpub(ctx: zmq.Context[Any]) -> zmq.Socket[Any]:
-    sock = ctx.socket(zmq.XPUB)
-    sock.linger = 0
-    sock.bind("tcp://127.0.0.1:*")
-    return sock
-
-
 def endpoint(sock: zmq.Socket[Any]) -> str:
     return str(sock.last_endpoint.decode())
 

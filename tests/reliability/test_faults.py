@@ -31,6 +31,7 @@ from tzmq.stream import SocketMonitor
 from .conftest import Complaints
 from .figures import FIGURES, scaled
 from .procs import Children, free_port
+from .sockets import stuck_pair
 from .traffic import Checker, messages
 
 RETRY = 0.5
@@ -205,20 +206,6 @@ class Traffic:
         self.rx.close()
 
 
-def _stuck_pair(
-    ctx: zmq.Context[Any], name: str, hwm: int = 1
-) -> tuple[zmq.Socket[Any], zmq.Socket[Any]]:
-    """A (ROUTER, DEALER) pair over inproc whose ROUTER never reads: sends get stuck."""
-    router = ctx.socket(zmq.ROUTER, socket_class=zmq.Socket)
-    dealer = ctx.socket(zmq.DEALER, socket_class=zmq.Socket)
-    for sock in (router, dealer):
-        sock.linger = 0
-        sock.sndhwm = sock.rcvhwm = hwm
-    router.bind(f"inproc://{name}")
-    dealer.connect(f"inproc://{name}")
-    return router, dealer
-
-
 UNSENT = r"^ZMQStream closed with \d+ queued message\(s\) not sent$"
 
 
@@ -245,8 +232,8 @@ async def test_socket_closed_behind_the_streams_back_under_load(
     """
     ctx = tzmq.Context()
     bystander = Traffic(ctx, 3000)
-    router_a, dealer_a = _stuck_pair(ctx, "behind-a")
-    router_b, dealer_b = _stuck_pair(ctx, "behind-b")
+    router_a, dealer_a = stuck_pair(ctx, "behind-a")
+    router_b, dealer_b = stuck_pair(ctx, "behind-b")
     stream = ZMQStream(dealer_a, queue_hwm=100)
     statuses: list[Any] = []
     stream.on_send(lambda msg, status: statuses.append(status))
@@ -320,7 +307,7 @@ async def test_context_terminated_with_streams_and_futures_pending(
     watcher = LogWatcher(context=ctx)
     watcher.bind("tcp://127.0.0.1:*")
     bystander = Traffic(ctx, 100_000)
-    router, dealer = _stuck_pair(ctx, "term-stream")
+    router, dealer = stuck_pair(ctx, "term-stream")
     paused = ZMQStream(router)  # no callback: paused, its messages wait
     sender = ZMQStream(dealer, queue_hwm=100)
     statuses: list[Any] = []
@@ -510,11 +497,11 @@ def test_ioloop_stopped_and_closed_with_everything_open(
         watcher.bind("tcp://127.0.0.1:*")
         monitor = SocketMonitor(bystander.rx)
         monitor.on_event(lambda event: None)
-        router, dealer = _stuck_pair(ctx, "closed-loop-stream")
+        router, dealer = stuck_pair(ctx, "closed-loop-stream")
         stream = ZMQStream(dealer, queue_hwm=20)
         for i in range(20):
             stream.send(b"%d" % i)
-        f_router, f_dealer = _stuck_pair(ctx, "closed-loop-future")
+        f_router, f_dealer = stuck_pair(ctx, "closed-loop-future")
         sender = tzmq.Socket.from_socket(f_dealer)
         lonely = ctx.socket(zmq.PULL)
         lonely.bind("inproc://closed-loop-nobody")

@@ -22,6 +22,8 @@ from tzmq import ZMQStream
 from tzmq.auth import IOLoopAuthenticator
 from tzmq.log import LogWatcher
 
+from .sockets import stuck_pair
+
 
 @pytest.mark.gen_test
 async def test_stream_on_a_future_socket_the_caller_dropped(io_loop: IOLoop) -> None:
@@ -84,22 +86,11 @@ async def test_future_socket_from_a_plain_socket_the_caller_dropped(io_loop: IOL
         ctx.destroy(linger=0)
 
 
-def _stuck_dealer(ctx: zmq.Context[Any]) -> tuple[zmq.Socket[Any], zmq.Socket[Any]]:
-    router = ctx.socket(zmq.ROUTER, socket_class=zmq.Socket)
-    dealer = ctx.socket(zmq.DEALER, socket_class=zmq.Socket)
-    for sock in (router, dealer):
-        sock.linger = 0
-        sock.sndhwm = sock.rcvhwm = 1
-    router.bind("inproc://stuck")
-    dealer.connect("inproc://stuck")
-    return router, dealer
-
-
 def test_stream_closed_after_ioloop_close_with_a_drain_awaited() -> None:
     """``stream.close()`` after ``IOLoop.close()`` used to raise "Event loop is closed"
     while failing an awaited ``drain()``, leaving the socket open (term() hung)."""
     ctx: zmq.Context[Any] = zmq.Context()
-    router, dealer = _stuck_dealer(ctx)
+    router, dealer = stuck_pair(ctx, "stuck")
     loop = IOLoop(make_current=False)
 
     async def start() -> tuple[ZMQStream, asyncio.Future[None]]:
@@ -240,7 +231,7 @@ def test_a_refused_send_leaves_no_garbage_cycle() -> None:
     the refused message until the cyclic GC ran: a producer retrying at its mark
     piled up garbage (the back-pressure test's memory bound caught it)."""
     ctx: zmq.Context[Any] = zmq.Context()
-    router, dealer = _stuck_dealer(ctx)
+    router, dealer = stuck_pair(ctx, "stuck")
     loop = IOLoop(make_current=False)
 
     async def refuse() -> int:

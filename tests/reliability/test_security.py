@@ -24,8 +24,9 @@ import zmq
 from tornado.ioloop import IOLoop
 
 import tzmq
+from tests.auth.helpers import Keys, plain_client, plain_server
 from tzmq import ZMQStream
-from tzmq.auth import IOLoopAuthenticator, create_certificates, load_certificate
+from tzmq.auth import IOLoopAuthenticator
 
 from .conftest import AllRecords
 from .events import Events
@@ -84,74 +85,54 @@ async def test_refused_clients_get_nothing_through_and_secrets_stay_out_of_logs(
 ) -> None:
     count = scaled(1000, 20000)
     ctx: zmq.Context[Any] = zmq.Context()
-    keys = tmp_path / "keys"
-    allowed = tmp_path / "allowed"
-    keys.mkdir()
-    allowed.mkdir()
-
-    def pair(name: str) -> tuple[bytes, bytes]:
-        _, secret_file = create_certificates(keys, name)
-        public, secret = load_certificate(secret_file)
-        assert secret is not None
-        return public, secret
-
-    server_key, client_key, stranger_key, fake_server_key = (
-        pair(n) for n in ("server", "client", "stranger", "fake-server")
+    keys = Keys(tmp_path)
+    server_key = keys.server
+    client_key, stranger_key, fake_server_key = (
+        keys.pair(n) for n in ("client", "stranger", "fake-server")
     )
-    (allowed / "client.key").write_bytes((keys / "client.key").read_bytes())
+    keys.allow("client")
     auth = IOLoopAuthenticator(ctx)
     auth.allow("127.0.0.1")
-    auth.configure_curve(domain="*", location=str(allowed))
+    auth.configure_curve(domain="*", location=str(keys.allowed))
     auth.configure_plain(domain="*", passwords={"admin": PASSWORD})
     auth.start()
 
-    def curve_server(sock: zmq.Socket[Any]) -> None:
-        sock.curve_server = True
-        sock.curve_publickey, sock.curve_secretkey = server_key
+    def wrong_server(sock: zmq.Socket[Any]) -> None:
+        """The client's own key, but another server's public key."""
+        sock.curve_serverkey = fake_server_key[0]
+        sock.curve_publickey, sock.curve_secretkey = client_key
 
-    def curve_client(mine: tuple[bytes, bytes], server_public: bytes) -> Any:
-        def setup(sock: zmq.Socket[Any]) -> None:
-            sock.curve_serverkey = server_public
-            sock.curve_publickey, sock.curve_secretkey = mine
-
-        return setup
-
-    def plain_server(sock: zmq.Socket[Any]) -> None:
-        sock.plain_server = True
-
-    def plain_client(user: str, password: str) -> Any:
-        def setup(sock: zmq.Socket[Any]) -> None:
-            sock.plain_username = user.encode()
-            sock.plain_password = password.encode()
-
-        return setup
-
-    curve = Guarded(ctx, curve_server, count)
-    plain = Guarded(ctx, plain_server, count)
+    curve = Guarded(ctx, keys.server_setup, count)
+    plain = Guarded(ctx, plain_server(), count)
     auth_failed, protocol_failed = "HANDSHAKE_FAILED_AUTH", "HANDSHAKE_FAILED_PROTOCOL"
     attackers = {  # server: [(attacker, the refusal its server's monitor reports)]
         curve: [
             (
-                curve.client(ctx, b"unknown-key", curve_client(stranger_key, server_key[0])),
+                curve.client(ctx, b"unknown-key", keys.client_setup(stranger_key)),
                 auth_failed,  # ZAP says 400
             ),
             (
-                curve.client(ctx, b"wrong-server", curve_client(client_key, fake_server_key[0])),
+                curve.client(ctx, b"wrong-server", wrong_server),
                 protocol_failed,  # cannot even decrypt the handshake
             ),
             (curve.client(ctx, b"null-client", lambda sock: None), protocol_failed),
         ],
         plain: [
             (
-                plain.client(ctx, b"wrong-password", plain_client("admin", WRONG_PASSWORD)),
+                plain.client(
+                    ctx, b"wrong-password", plain_client(b"admin", WRONG_PASSWORD.encode())
+                ),
                 auth_failed,
             ),
-            (plain.client(ctx, b"unknown-user", plain_client("mallory", PASSWORD)), auth_failed),
+            (
+                plain.client(ctx, b"unknown-user", plain_client(b"mallory", PASSWORD.encode())),
+                auth_failed,
+            ),
         ],
     }
     legit = {  # streams: a send never blocks the loop the servers run on
-        curve: ZMQStream(curve.client(ctx, b"legit", curve_client(client_key, server_key[0]))),
-        plain: ZMQStream(plain.client(ctx, b"legit", plain_client("admin", PASSWORD))),
+        curve: ZMQStream(curve.client(ctx, b"legit", keys.client_setup(client_key))),
+        plain: ZMQStream(plain.client(ctx, b"legit", plain_client(b"admin", PASSWORD.encode()))),
     }
     try:
         for server, refused in attackers.items():

@@ -1,11 +1,13 @@
-"""Helpers for stream tests: collect messages into futures with bounded waits."""
+"""Helpers for stream tests: collect messages, bounded waits, loop turns, logged problems."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from tornado import gen
 
 WAIT = timedelta(seconds=5)
@@ -41,3 +43,14 @@ class Collector:
 async def wait_future(future: Any) -> Any:
     """Await ``future`` with the suite's bound."""
     return await gen.with_timeout(WAIT, future)
+
+
+async def turns(n: int = 5) -> None:
+    """Let the loop turn ``n`` times."""
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+def logged_problems(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """Records at WARNING or above, from tzmq, Tornado or asyncio."""
+    return [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -16,26 +16,20 @@ from tornado import gen
 from tornado.ioloop import IOLoop
 
 import tzmq
+from tests.conftest import TrackingContext, close_tracked
 from tests.stream.helpers import wait_future
+
+
+class _TrackingFutureContext(TrackingContext, tzmq.Context):
+    """The suite's tracking context, making future sockets."""
 
 
 @pytest.fixture
 def fctx() -> Iterator[tzmq.Context]:
     """A future context whose sockets are all closed at teardown."""
-    context = tzmq.Context()
-    made: list[zmq.Socket[Any]] = []
-    original = context.socket
-
-    def socket(*args: Any, **kwargs: Any) -> Any:
-        sock = original(*args, **kwargs)
-        made.append(sock)
-        return sock
-
-    object.__setattr__(context, "socket", socket)
+    context = _TrackingFutureContext()
     yield context
-    for sock in made:
-        sock.close(linger=0)
-    context.term()
+    close_tracked(context)
 
 
 def pair(

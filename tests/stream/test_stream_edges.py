@@ -14,20 +14,9 @@ import zmq
 from tornado.ioloop import IOLoop
 
 from tests.conftest import SocketPair
-from tests.stream.helpers import Collector, wait_future
+from tests.stream.helpers import Collector, logged_problems, turns, wait_future
 from tzmq import StreamClosedError, ZMQStream
 from tzmq.stream.future import Context as FutureContext
-
-
-def _problems(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    """Records at WARNING or above, from tzmq, Tornado or asyncio."""
-    return [r for r in caplog.records if r.levelno >= logging.WARNING]
-
-
-async def _turns(n: int = 5) -> None:
-    for _ in range(n):
-        await asyncio.sleep(0)
-
 
 # -- events already pending --------------------------------------------------------
 
@@ -44,7 +33,7 @@ async def test_pending_multipart_backlog_delivered_when_on_recv_set(
     # Wait until libzmq holds the messages, consuming the FD's edge on the way.
     assert router.poll(5000, zmq.POLLIN)
     assert router.getsockopt(zmq.EVENTS) & zmq.POLLIN
-    await _turns()
+    await turns()
     got = Collector()
     stream.on_recv(got)
     messages = await got.wait_for(20)
@@ -90,7 +79,7 @@ async def test_on_recv_replaced_inside_its_own_callback(
     for i in range(30):
         push.send(b"%d" % i)
     await second.wait_for(27)
-    await _turns()
+    await turns()
     assert first == [[b"0"], [b"1"], [b"2"]]
     assert all(isinstance(f, zmq.Frame) for m in second.messages for f in m)
     assert [m[0].bytes for m in second.messages] == [b"%d" % i for i in range(3, 30)]
@@ -117,11 +106,11 @@ async def test_close_inside_recv_callback_mid_batch(
     with caplog.at_level(logging.WARNING):
         stream.on_recv(close_at_five)
         assert stream.flush(zmq.POLLIN) == 5  # flush stops where the callback closed
-        await _turns(10)
+        await turns(10)
     assert seen == [b"%d" % i for i in range(5)]
     assert closes == [5]
     assert stream.closed() and pull.closed
-    assert not _problems(caplog)
+    assert not logged_problems(caplog)
 
 
 @pytest.mark.gen_test
@@ -144,9 +133,9 @@ async def test_close_inside_recv_callback_during_a_loop_pass(
     with caplog.at_level(logging.WARNING):
         stream.on_recv(close_at_seven)
         await wait_future(closed)
-        await _turns(10)
+        await turns(10)
     assert seen == [b"%d" % i for i in range(7)]
-    assert not _problems(caplog)
+    assert not logged_problems(caplog)
 
 
 @pytest.mark.gen_test
@@ -165,7 +154,7 @@ async def test_flush_inside_recv_callback(io_loop: IOLoop, socket_pair: SocketPa
         push.send(b"%d" % i)
     stream.on_recv(flush_on_first)
     await got.wait_for(10)
-    await _turns()
+    await turns()
     assert [m[0] for m in got.messages] == [b"%d" % i for i in range(10)]
     assert nested == [9]
     stream.close()
@@ -405,9 +394,9 @@ async def test_send_only_sockets_never_try_to_receive(
         got = Collector()
         receiver.on_recv(got)
         await got.wait_for(20)
-        await _turns(10)
+        await turns(10)
     assert stream.receiving()  # the callback is kept, as pyzmq does
-    assert not _problems(caplog)
+    assert not logged_problems(caplog)
     for s in (stream, publisher, receiver):
         s.close()
     pub.close()
@@ -479,7 +468,7 @@ def test_ioloop_close_all_fds_with_open_streams(
         for i in range(3):
             queued.send(b"%d" % i)
         paused = ZMQStream(dealer, loop)
-        await _turns()
+        await turns()
         return [receiver, also_receiver, sender, queued, paused]
 
     with caplog.at_level(logging.WARNING):
@@ -492,7 +481,7 @@ def test_ioloop_close_all_fds_with_open_streams(
             with pytest.raises(StreamClosedError):
                 stream.send(b"late")
     # The only report is the queued stream's count of unsent messages.
-    problems = _problems(caplog)
+    problems = logged_problems(caplog)
     assert [r.getMessage() for r in problems] == [
         "ZMQStream closed with 3 queued message(s) not sent"
     ]
@@ -521,7 +510,7 @@ async def test_closing_one_of_two_streams_on_a_socket_closes_the_other(
         await wait_future(closed)
     assert second.closed()
     assert fd not in io_loop.handlers
-    assert not _problems(caplog)
+    assert not logged_problems(caplog)
 
 
 @pytest.mark.gen_test
@@ -536,14 +525,14 @@ async def test_stop_on_recv_and_stop_on_send(io_loop: IOLoop, socket_pair: Socke
     b.send(b"1")
     stream.send(b"x")
     await got.wait_for(1)
-    await _turns()
+    await turns()
     assert sent == [[b"x"]]
     stream.stop_on_recv()
     stream.stop_on_send()
     assert not stream.receiving()
     b.send(b"2")
     stream.send(b"y")
-    await _turns(10)
+    await turns(10)
     assert got.messages == [[b"1"]] and sent == [[b"x"]]
     stream.on_recv_stream(None)  # the None forms are accepted too
     stream.on_send_stream(None)
@@ -569,17 +558,17 @@ async def test_flush_and_close_return_when_the_peer_is_gone(
     for i in range(200):
         stream.send(b"%d" % i)
     peer.close(linger=0)  # the peer dies with everything unread
-    await _turns()
+    await turns()
     assert stream.queue_size > 0
     before = stream.queue_size
     for _ in range(20):
         assert stream.flush() <= before
         assert stream.flush(zmq.POLLOUT, limit=10) <= 10
-        await _turns(1)
+        await turns(1)
     with caplog.at_level(logging.WARNING):
         unsent = stream.close(linger=0)
     assert unsent > 0
-    assert [r.getMessage() for r in _problems(caplog)] == [
+    assert [r.getMessage() for r in logged_problems(caplog)] == [
         f"ZMQStream closed with {unsent} queued message(s) not sent"
     ]
 
@@ -600,7 +589,7 @@ def test_coroutine_close_callback_after_ioloop_close(
     loop.close(all_fds=True)
     with caplog.at_level(logging.WARNING):
         assert stream.closed()
-    assert [r.getMessage() for r in _problems(caplog)] == [
+    assert [r.getMessage() for r in logged_problems(caplog)] == [
         f"ZMQStream coroutine callback {on_close!r} not run: its loop is closed"
     ]
 

@@ -21,18 +21,8 @@ import zmq
 from tornado.ioloop import IOLoop
 
 from tests.conftest import SocketPair
-from tests.stream.helpers import Collector, wait_future
+from tests.stream.helpers import Collector, logged_problems, turns, wait_future
 from tzmq import SendQueueFull, StreamClosedError, ZMQStream
-
-
-def _problems(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.levelno >= logging.WARNING]
-
-
-async def _turns(n: int = 5) -> None:
-    for _ in range(n):
-        await asyncio.sleep(0)
-
 
 # -- 1. throughput ------------------------------------------------------------------
 
@@ -129,10 +119,10 @@ async def test_raising_send_callback_logged_once_and_queue_keeps_flowing(
     with caplog.at_level(logging.ERROR):
         push.connect("inproc://raising-send")
         await wait_future(stream.drain())
-        await _turns()
+        await turns()
     assert reports == [b"0", b"1", b"2", b"3"]
     assert [pull.recv() for _ in range(4)] == [b"0", b"1", b"2", b"3"]
-    errors = _problems(caplog)
+    errors = logged_problems(caplog)
     assert len(errors) == 1 and "send boom" in str(errors[0].exc_info and errors[0].exc_info[1])
     stream.close()
 
@@ -155,7 +145,7 @@ async def test_raising_recv_callback_during_flush(
     with caplog.at_level(logging.ERROR):
         assert stream.flush() == 5  # the raise did not stop the flush
     assert seen == [b"0", b"1", b"2", b"3", b"4"]
-    assert len(_problems(caplog)) == 5  # once per failure, not three times
+    assert len(logged_problems(caplog)) == 5  # once per failure, not three times
     stream.close()
 
 
@@ -281,7 +271,7 @@ async def test_close_reports_each_unsent_message_and_the_count(
     assert [m for m, _ in reported] == [[b"a"], [b"b", b"c"], [b'{"d":1}'], [b"e"], [b"f"]]
     assert all(isinstance(status, StreamClosedError) for _, status in reported)
     assert len(own) == 1 and isinstance(own[0], StreamClosedError)
-    problems = _problems(caplog)
+    problems = logged_problems(caplog)
     assert [r.getMessage() for r in problems] == [
         "ZMQStream closed with 5 queued message(s) not sent"
     ]
@@ -347,7 +337,7 @@ def test_teardown_in_any_order_is_quiet(
                 push.close()
             else:
                 context.destroy(linger=0)
-            await _turns()  # let the loop notice
+            await turns()  # let the loop notice
             # Every public call stays quiet whatever is already gone.
             for stream in (receiver, sender):
                 stream.closed()
@@ -362,7 +352,7 @@ def test_teardown_in_any_order_is_quiet(
         loop.close(all_fds=True)
         context.destroy(linger=0)
     assert closes == ["receiver"]
-    assert not _problems(caplog), [r.getMessage() for r in _problems(caplog)]
+    assert not logged_problems(caplog), [r.getMessage() for r in logged_problems(caplog)]
 
 
 def test_context_terminated_from_another_thread_while_streams_are_open(
@@ -406,7 +396,7 @@ def test_context_terminated_from_another_thread_while_streams_are_open(
         pull.close(linger=0)
         push.close(linger=0)
     assert termed.is_set()
-    assert not _problems(caplog)
+    assert not logged_problems(caplog)
 
 
 @pytest.mark.gen_test
@@ -434,7 +424,7 @@ async def test_send_on_socket_closed_behind_the_stream_raises_stream_closed(
         with pytest.raises(StreamClosedError):
             stream.send(b"again")
     assert stream.closed() and closes == [1]
-    assert not _problems(caplog)
+    assert not logged_problems(caplog)
 
 
 # -- 8. bad input fails at the call, nothing queued ---------------------------------
@@ -538,7 +528,7 @@ async def test_flush_after_the_socket_was_closed_behind_the_stream(
         assert stream.flush() == 0
     assert stream.closed()
     assert len(statuses) == 6 and all(isinstance(s, StreamClosedError) for s in statuses)
-    assert [r.getMessage() for r in _problems(caplog)] == [
+    assert [r.getMessage() for r in logged_problems(caplog)] == [
         "ZMQStream closed with 6 queued message(s) not sent"
     ]
 
@@ -576,7 +566,7 @@ def test_flush_while_the_context_terminates(
     finally:
         loop.close()
         sock.close(linger=0)
-    reports = [r.getMessage() for r in _problems(caplog)]
+    reports = [r.getMessage() for r in logged_problems(caplog)]
     if sock_type == zmq.PUSH:
         assert reports == ["ZMQStream closed with 3 queued message(s) not sent"]
     else:

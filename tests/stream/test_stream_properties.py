@@ -20,7 +20,6 @@ then ends in one of two ways and checks:
 
 from __future__ import annotations
 
-import asyncio
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tornado.ioloop import IOLoop
 
-from tests.stream.helpers import Collector, wait_future
+from tests.stream.helpers import Collector, turns, wait_future
 from tzmq import SendQueueFull, StreamClosedError, ZMQStream
 
 # Examples per socket pair; raise it to hunt for rare orderings
@@ -110,11 +109,6 @@ class Scenario:
         return parts, expected, mutable
 
 
-async def _turns(n: int) -> None:
-    for _ in range(n):
-        await asyncio.sleep(0)
-
-
 async def _play(
     ops: list[tuple[Any, ...]],
     receiver: ZMQStream,
@@ -188,7 +182,7 @@ async def _play(
         elif name == "limits":
             sender.set_queue_limits(hwm=op[1])
         elif name == "turns":
-            await _turns(op[1])
+            await turns(op[1])
 
     receiver.on_recv(got)
     if ending == "drain":
@@ -206,7 +200,7 @@ async def _play(
     delivered = model.accepted[: len(model.accepted) - unsent]
     expected_count = len(delivered) - model.dropped
     await got.wait_for(expected_count)
-    await _turns(3)
+    await turns(3)
 
     received = []
     for msg in got.messages:

@@ -10,20 +10,14 @@ watch's safety sweep finds them within one ``SWEEP_INTERVAL``.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 import zmq
 from tornado.ioloop import IOLoop
 
-from tests.stream.helpers import Collector
+from tests.stream.helpers import Collector, turns
 from tzmq import ZMQStream
-
-
-async def _turns(n: int = 5) -> None:
-    for _ in range(n):
-        await asyncio.sleep(0)
 
 
 @pytest.mark.parametrize("raw", ["send", "send_multipart", "send_string"])
@@ -41,7 +35,7 @@ async def test_message_pending_during_a_raw_send_is_delivered(
     stream.on_recv(got)
     client.send(b"first")
     await got.wait_for(1)
-    await _turns()  # the stream is idle, waiting on the FD
+    await turns()  # the stream is idle, waiting on the FD
     # A request arrives, and before the loop looks, the owner replies raw.
     client.send(b"second")
     if raw == "send":
