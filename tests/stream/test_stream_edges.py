@@ -318,6 +318,10 @@ async def test_stream_on_socket_from_context_subclass(io_loop: IOLoop) -> None:
         out = ZMQStream(push, io_loop)
         assert stream.socket is pull
         assert stream.greet() == "hello"  # the subclass's methods pass through
+        plain = ZMQStream(context.socket(zmq.PAIR, socket_class=zmq.Socket), io_loop)
+        with pytest.raises(AttributeError):
+            plain.greet()  # forwarded, but a plain socket has no such method
+        plain.close()
         got = Collector()
         stream.on_recv(got)
         out.send_multipart([b"a", b"b"])

@@ -500,9 +500,19 @@ async def test_socket_passthrough(io_loop: IOLoop, ctx: zmq.Context[Any]) -> Non
     assert not hasattr(stream.socket, "channel")
     with pytest.raises(AttributeError, match="on_recv"):
         stream.recv_multipart()
+    with pytest.raises(AttributeError, match="on_recv"):
+        stream.recv_into(bytearray(8))
+    stream.LINGER = 45  # upper-case option names are options too
+    assert stream.socket.linger == 45
+    assert "LINGER" not in stream.__dict__
+    stream.hwm = 11  # a settable property of zmq.Socket
+    assert stream.socket.sndhwm == 11
+    assert stream.context is stream.socket.context
     stream.close()
     with pytest.raises(StreamClosedError):
         stream.bind("tcp://127.0.0.1:0")
+    with pytest.raises(StreamClosedError):
+        stream.linger = 0
 
 
 @pytest.mark.gen_test

@@ -51,7 +51,7 @@ from ._callbacks import follow_result, log_failure, run_callback
 from ._errors import StreamClosedError
 from ._loopthread import LoopThread
 from ._outbox import SOCKET_GONE, Outbox, SendCallback
-from ._passthrough import SocketPassThrough
+from ._passthrough import SocketPassThrough, forward_names_of
 from ._sending import StreamSending
 from ._sendqueue import Inbox, SendQueue, SendQueueFull
 from ._watch import IDLE_IN, MORE, POLLIN, POLLOUT, SocketWatch
@@ -134,6 +134,7 @@ class ZMQStream(StreamSending, SocketPassThrough):
             raise TypeError(f"io_loop must be a tornado IOLoop, not {type(io_loop).__name__}")
         if not isinstance(max_batch, int) or max_batch < 1:
             raise ValueError(f"max_batch must be a positive int, not {max_batch!r}")
+        forward_names_of(type(socket))
         plain = _plain_socket(socket)
         self.socket = plain
         # The object that owns the libzmq socket when we work on a shadow of it.
