@@ -16,6 +16,7 @@ from tornado.ioloop import IOLoop
 from tests.conftest import SocketPair
 from tests.stream.helpers import Collector, logged_problems, turns, wait_future
 from tzmq import StreamClosedError, ZMQStream
+from tzmq.stream import SocketMonitor
 from tzmq.stream.future import Context as FutureContext
 
 # -- events already pending --------------------------------------------------------
@@ -551,7 +552,7 @@ async def test_stop_on_recv_and_stop_on_send(io_loop: IOLoop, socket_pair: Socke
 async def test_flush_and_close_return_when_the_peer_is_gone(
     io_loop: IOLoop, ctx: zmq.Context[Any], sock_type: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A killed kernel: its sockets vanish while ours still has messages queued."""
+    """A killed kernel: its sockets vanished, and ours still has messages to send."""
     peer = ctx.socket(zmq.ROUTER if sock_type == zmq.DEALER else zmq.PULL)
     peer.rcvhwm = 5
     port = peer.bind_to_random_port("tcp://127.0.0.1")
@@ -559,9 +560,17 @@ async def test_flush_and_close_return_when_the_peer_is_gone(
     sock.sndhwm = 5
     sock.connect(f"tcp://127.0.0.1:{port}")
     stream = ZMQStream(sock, io_loop)
+    retried: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    monitor = SocketMonitor(sock, zmq.EVENT_CONNECT_RETRIED, io_loop)
+    monitor.on_event(lambda _: retried.done() or retried.set_result(None))
+    peer.close(linger=0)
+    # libzmq tears the peer down in its own threads: until a reconnect has been
+    # refused, a connection made just before the close can still swallow every
+    # message into TCP buffers (seen about once in 30 runs of the suite).
+    await asyncio.wait_for(retried, 5)
+    monitor.close()
     for i in range(200):
         stream.send(b"%d" % i)
-    peer.close(linger=0)  # the peer dies with everything unread
     await turns()
     assert stream.queue_size > 0
     before = stream.queue_size
