@@ -14,7 +14,7 @@ import asyncio
 from threading import get_ident
 from typing import Any
 
-__all__ = ["LoopThread", "running_loop"]
+__all__ = ["NO_RECORD", "LoopThread", "running_loop"]
 
 running_loop = asyncio._get_running_loop
 
@@ -23,7 +23,8 @@ class _NoRecord:
     _thread_id = None
 
 
-_NO_RECORD = _NoRecord()
+NO_RECORD: Any = _NoRecord()
+"""A stand-in record whose ``_thread_id`` matches no thread: it turns a fast path off."""
 
 
 class LoopThread:
@@ -34,7 +35,7 @@ class LoopThread:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._has_record = hasattr(loop, "_thread_id")
-        self.record: Any = loop if self._has_record else _NO_RECORD
+        self.record: Any = loop if self._has_record else NO_RECORD
         """An object whose ``_thread_id`` is the running loop's thread: the loop
         itself, or, for a loop that keeps no record, one that never matches.
         Hot paths inline ``record._thread_id == get_ident()`` and fall back to

@@ -29,6 +29,7 @@ from tornado.ioloop import IOLoop
 from .. import _jsonapi
 from . import _frames
 from ._errors import StreamClosedError
+from ._loopthread import NO_RECORD
 from ._outbox import SOCKET_GONE, Outbox, SendCallback
 from ._sendqueue import Inbox, Pending, SendQueue
 
@@ -49,10 +50,21 @@ class StreamSending:
     _outbox: Outbox
     _queue: SendQueue
     _thread_record: Any
+    _plain_record: Any
 
     if TYPE_CHECKING:
 
         def close(self, linger: int | None = None) -> int: ...
+
+    def _plain_gate(self) -> None:
+        """Open or shut the plain send paths (call after a send callback or closing changes).
+
+        Those paths need the loop's thread, no `on_send` callback and an open
+        stream: one attribute, the loop's thread record or a record that
+        matches no thread, answers all three with one comparison per send.
+        """
+        plain = self._outbox.send_callback is None and not self._closing
+        self._plain_record = self._thread_record if plain else NO_RECORD
 
     def _check_closed(self) -> None:
         if self._closing:
@@ -97,37 +109,29 @@ class StreamSending:
         **kwargs: Any,
     ) -> None:
         """Send one frame; see `send_multipart`."""
-        if (
-            type(msg) is bytes
-            and not flags
-            and callback is None
-            and not track
-            and not kwargs
-            and not self._closing
-        ):
-            outbox = self._outbox
-            # The hottest path of all (a producer's tight loop), kept to one
-            # Python call on the loop's thread with no send callback: straight
-            # to libzmq, or, behind queued messages, onto an unbounded queue.
-            if outbox.send_callback is None and self._thread_record._thread_id == get_ident():
+        if type(msg) is bytes and not flags and callback is None and not track and not kwargs:
+            if self._plain_record._thread_id == get_ident():
+                # The hottest path of all (a producer's tight loop), kept to one
+                # Python call: straight to libzmq, or, behind queued messages,
+                # onto an unbounded queue.
                 queue = self._queue
                 if queue.entries:
                     if queue.unbounded:
                         queue.entries.append(msg)
                         queue.nbytes += len(msg)
                     else:
-                        outbox.queue_bytes(msg)
+                        self._outbox.queue_bytes(msg)
                     return
                 try:
-                    outbox.direct_send(msg, _NOBLOCK)
+                    self._outbox.direct_send(msg, _NOBLOCK)
                 except zmq.Again:
-                    outbox.queue_bytes(msg)
+                    self._outbox.queue_bytes(msg)
                 except zmq.ZMQError as error:
                     self._send_failed(error)
                 return
-            if self._on_loop_thread():
+            if not self._closing and self._on_loop_thread():
                 try:
-                    outbox.send_bytes(msg)
+                    self._outbox.send_bytes(msg)
                 except zmq.ZMQError as error:
                     self._send_failed(error)
                 return
@@ -152,19 +156,17 @@ class StreamSending:
         bounded queue is full; nothing is sent or queued then.
         """
         parts = _frames.check_message(msg)
-        outbox = self._outbox
         if (
-            not flags
+            self._plain_record._thread_id == get_ident()
+            and not flags
             and copy is True
             and callback is None
             and not track
             and not kwargs
-            and not self._closing
             and not self._queue.entries
-            and outbox.send_callback is None
-            and self._thread_record._thread_id == get_ident()
         ):
             # An echo's reply, a request: the other hot path, kept to one call.
+            outbox = self._outbox
             send = outbox.direct_send
             last = len(parts) - 1
             try:

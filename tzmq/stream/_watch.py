@@ -166,6 +166,11 @@ class SocketWatch:
         if not self._registered:
             self._evict_stale_registration()
             self.io_loop.add_handler(self.socket, self._on_fd, IOLoop.READ)
+            # Tornado keeps the registration (IOLoop.close(all_fds=True) and
+            # remove_handler work from it), but its dispatch, a table lookup and
+            # a call through IOLoop._handle_events, sits on every wake-up's path:
+            # the asyncio selector calls the pass directly instead.
+            self.io_loop.asyncio_loop.add_reader(self._fd, self._run_pass)  # type: ignore[attr-defined]
             self._registered = True
 
     def _evict_stale_registration(self) -> None:
@@ -290,10 +295,8 @@ class SocketWatch:
     # -- the pass --------------------------------------------------------------
 
     def _on_fd(self, fd: Any, events: int) -> None:
-        # A pass is already due this loop iteration and will read EVENTS,
-        # which also clears the FD: running one now would double the batch.
-        if not self._scheduled:
-            self._run_pass(True)
+        # The handler Tornado holds; the selector calls _run_pass itself (see attach).
+        self._run_pass()
 
     def _on_scheduled(self) -> None:
         self._scheduled = False
@@ -310,7 +313,11 @@ class SocketWatch:
                 return -1
             raise
 
-    def _run_pass(self, fd_woke: bool) -> None:
+    def _run_pass(self, fd_woke: bool = True) -> None:
+        # On an FD wake-up with a pass already due this loop iteration: that
+        # pass reads EVENTS, which also clears the FD; one now would double the batch.
+        if fd_woke and self._scheduled:
+            return
         if self.socket.closed:
             self._socket_gone(zmq.ZMQError(zmq.ENOTSOCK))
             return

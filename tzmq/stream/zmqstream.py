@@ -150,8 +150,9 @@ class ZMQStream(StreamSending, SocketPassThrough):
         # "On the loop's thread, or the loop is not running yet": asked by every send.
         loop_thread = LoopThread(self._aio_loop)
         self._on_loop_thread = loop_thread.here_or_idle
-        # What the send fast paths compare with the calling thread.
+        # What the send fast paths compare with the calling thread; see _plain_gate.
         self._thread_record = loop_thread.record
+        self._plain_record = self._thread_record
         self._recv = plain.recv
         self._receives = int(plain.type) not in _SEND_ONLY
         # (callback, copy) in one attribute: on_recv from another thread
@@ -228,6 +229,7 @@ class ZMQStream(StreamSending, SocketPassThrough):
         if callback is not None and not callable(callback):
             raise TypeError(f"on_send callback must be callable, not {type(callback).__name__}")
         self._outbox.send_callback = callback
+        self._plain_gate()
 
     def on_send_stream(self, callback: Callable[[ZMQStream, list[Any], Any], Any] | None) -> None:
         """Like `on_send`, with this stream as the callback's first argument."""
@@ -395,6 +397,7 @@ class ZMQStream(StreamSending, SocketPassThrough):
         if self._closing:
             return 0
         self._closing = True
+        self._plain_gate()
         # Sends other threads handed in before now go out (or are counted)
         # with the rest; later ones fail at their call.
         for entry, size in self._inbox.close():
