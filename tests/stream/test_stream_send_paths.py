@@ -142,3 +142,39 @@ async def test_a_reused_list_does_not_change_a_pending_future_send(
         assert pull.recv_multipart() == [b"first", b"message"]
     finally:
         push.close(linger=0)
+
+
+@pytest.mark.gen_test
+async def test_send_options_are_checked_at_the_call(io_loop: IOLoop, ctx: zmq.Context[Any]) -> None:
+    """A keyword ``zmq.Socket.send`` does not take, or a DRAFT option this libzmq
+    cannot honour, raises at the call: before, a queued send took it and failed
+    later, inside the loop."""
+    stream = ZMQStream(ctx.socket(zmq.PUSH), io_loop)  # no peer: every send would queue
+    future_ctx = tzmq.Context()
+    future_push = future_ctx.socket(zmq.PUSH)
+    calls: list[tuple[Any, Any]] = [
+        (stream.send, b"x"),
+        (stream.send_multipart, [b"x"]),
+        (stream.send_string, "x"),
+        (stream.send_json, {"x": 1}),
+        (stream.send_pyobj, {"x": 1}),
+        (future_push.send, b"x"),
+        (future_push.send_multipart, [b"x"]),
+    ]
+    try:
+        for method, argument in calls:
+            with pytest.raises(TypeError, match="bogus"):
+                method(argument, bogus=1)
+        for sender in (stream.send_multipart, future_push.send_multipart):
+            if zmq.DRAFT_API:
+                with pytest.raises(TypeError, match="routing_id"):
+                    sender([b"x"], routing_id="not an int")
+            else:
+                with pytest.raises(zmq.ZMQError) as refused:
+                    sender([b"x"], routing_id=5)
+                assert refused.value.errno == zmq.ENOTSUP
+        assert stream.queue_size == 0
+    finally:
+        stream.close()
+        future_push.close(linger=0)
+        future_ctx.term()

@@ -12,7 +12,7 @@ from typing import Any
 
 import zmq
 
-__all__ = ["check_frame", "check_message", "direct_send", "nbytes", "snapshot"]
+__all__ = ["check_frame", "check_message", "direct_send", "draft_options", "nbytes", "snapshot"]
 
 _FAST_TYPES = (bytes, zmq.Frame)
 
@@ -70,6 +70,30 @@ def check_message(msg: Any) -> Sequence[Any]:
         if type(part) not in _FAST_TYPES:
             check_frame(part, index)
     return frames
+
+
+def draft_options(routing_id: Any, group: Any) -> dict[str, Any] | None:
+    """The DRAFT ``routing_id``/``group`` send options as keyword arguments, checked now.
+
+    None when neither is given. A queued send reaches libzmq later, inside
+    the loop: a value libzmq cannot take must fail here, at the call.
+    """
+    if routing_id is None and group is None:
+        return None
+    if not zmq.DRAFT_API:
+        raise zmq.ZMQError(
+            zmq.ENOTSUP, "routing_id and group need libzmq and pyzmq built with the DRAFT API"
+        )
+    options: dict[str, Any] = {}
+    if routing_id is not None:
+        if type(routing_id) is not int or not 0 < routing_id < 2**32:
+            raise TypeError(f"routing_id must be an int in 1..2**32-1, not {routing_id!r}")
+        options["routing_id"] = routing_id
+    if group is not None:
+        if not isinstance(group, (str, bytes)):
+            raise TypeError(f"group must be a str or bytes, not {type(group).__name__}")
+        options["group"] = group
+    return options
 
 
 def snapshot(parts: Sequence[Any]) -> list[Any]:

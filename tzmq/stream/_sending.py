@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+from collections import deque
 from collections.abc import Callable, Sequence
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -51,6 +52,7 @@ class StreamSending:
     _queue: SendQueue
     _thread_record: Any
     _plain_record: Any
+    _entries: deque[Any]
 
     if TYPE_CHECKING:
 
@@ -106,18 +108,27 @@ class StreamSending:
         copy: bool = True,
         track: bool = False,
         callback: SendCallback | None = None,
-        **kwargs: Any,
+        routing_id: int | None = None,
+        group: str | bytes | None = None,
     ) -> None:
         """Send one frame; see `send_multipart`."""
-        if type(msg) is bytes and not flags and callback is None and not track and not kwargs:
+        if (
+            type(msg) is bytes
+            and not flags
+            and callback is None
+            and not track
+            and routing_id is None
+            and group is None
+        ):
             if self._plain_record._thread_id == get_ident():
                 # The hottest path of all (a producer's tight loop), kept to one
                 # Python call: straight to libzmq, or, behind queued messages,
                 # onto an unbounded queue.
-                queue = self._queue
-                if queue.entries:
+                entries = self._entries
+                if entries:
+                    queue = self._queue
                     if queue.unbounded:
-                        queue.entries.append(msg)
+                        entries.append(msg)
                         queue.nbytes += len(msg)
                     else:
                         self._outbox.queue_bytes(msg)
@@ -136,7 +147,8 @@ class StreamSending:
                     self._send_failed(error)
                 return
         _frames.check_frame(msg)
-        self._send_message([msg], int(flags), copy, track, callback, kwargs or None, msg)
+        options = _frames.draft_options(routing_id, group)
+        self._send_message([msg], int(flags), copy, track, callback, options, msg)
 
     def send_multipart(
         self,
@@ -145,7 +157,8 @@ class StreamSending:
         copy: bool = True,
         track: bool = False,
         callback: SendCallback | None = None,
-        **kwargs: Any,
+        routing_id: int | None = None,
+        group: str | bytes | None = None,
     ) -> None:
         """Send a multipart message, at once if libzmq takes it, else queued.
 
@@ -153,7 +166,9 @@ class StreamSending:
         after libzmq has taken it (as is the `on_send` callback). Raises
         ``TypeError``/``ValueError`` for a malformed message,
         `StreamClosedError` on a closed stream and `SendQueueFull` when a
-        bounded queue is full; nothing is sent or queued then.
+        bounded queue is full; nothing is sent or queued then. ``routing_id``
+        and ``group`` are libzmq's DRAFT options (the only keywords
+        ``zmq.Socket.send`` takes beyond these), checked at the call.
         """
         parts = _frames.check_message(msg)
         if (
@@ -162,8 +177,9 @@ class StreamSending:
             and copy is True
             and callback is None
             and not track
-            and not kwargs
-            and not self._queue.entries
+            and routing_id is None
+            and group is None
+            and not self._entries
         ):
             # An echo's reply, a request: the other hot path, kept to one call.
             outbox = self._outbox
@@ -182,7 +198,8 @@ class StreamSending:
             except zmq.ZMQError as error:
                 self._send_failed(error)
             return
-        self._send_message(parts, int(flags), copy, track, callback, kwargs or None, None)
+        options = _frames.draft_options(routing_id, group)
+        self._send_message(parts, int(flags), copy, track, callback, options, None)
 
     def send_string(
         self,
@@ -190,22 +207,26 @@ class StreamSending:
         flags: int = 0,
         encoding: str = "utf-8",
         callback: SendCallback | None = None,
-        **kwargs: Any,
+        routing_id: int | None = None,
+        group: str | bytes | None = None,
     ) -> None:
         """Send a str encoded with ``encoding``."""
         if not isinstance(u, str):
             raise TypeError(f"send_string() takes a str, not {type(u).__name__}")
-        data = u.encode(encoding)
-        self._send_message([data], int(flags), True, False, callback, kwargs or None, data)
+        self._send_encoded(u.encode(encoding), flags, callback, routing_id, group)
 
     send_unicode = send_string
 
     def send_json(
-        self, obj: Any, flags: int = 0, callback: SendCallback | None = None, **kwargs: Any
+        self,
+        obj: Any,
+        flags: int = 0,
+        callback: SendCallback | None = None,
+        routing_id: int | None = None,
+        group: str | bytes | None = None,
     ) -> None:
         """Send ``obj`` as JSON (simplejson); unencodable objects raise here."""
-        data = _jsonapi.dumps(obj)
-        self._send_message([data], int(flags), True, False, callback, kwargs or None, data)
+        self._send_encoded(_jsonapi.dumps(obj), flags, callback, routing_id, group)
 
     def send_pyobj(
         self,
@@ -213,11 +234,22 @@ class StreamSending:
         flags: int = 0,
         protocol: int = pickle.HIGHEST_PROTOCOL,
         callback: SendCallback | None = None,
-        **kwargs: Any,
+        routing_id: int | None = None,
+        group: str | bytes | None = None,
     ) -> None:
         """Send ``obj`` pickled. Unpickling runs code: use only between trusted peers."""
-        data = pickle.dumps(obj, protocol)
-        self._send_message([data], int(flags), True, False, callback, kwargs or None, data)
+        self._send_encoded(pickle.dumps(obj, protocol), flags, callback, routing_id, group)
+
+    def _send_encoded(
+        self,
+        data: bytes,
+        flags: int,
+        callback: SendCallback | None,
+        routing_id: int | None,
+        group: str | bytes | None,
+    ) -> None:
+        options = _frames.draft_options(routing_id, group)
+        self._send_message([data], int(flags), True, False, callback, options, data)
 
     def send_threadsafe(self, msg: Any, flags: int = 0, copy: bool = True) -> None:
         """Send one frame from any thread; see `send_multipart_threadsafe`."""

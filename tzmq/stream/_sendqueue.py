@@ -97,6 +97,7 @@ class SendQueue:
         low: int | None = None,
         low_bytes: int | None = None,
     ) -> None:
+        # Never replaced, only mutated: the stream's send fast path holds it.
         self.entries: deque[Entry] = deque()
         self.nbytes = 0
         self.high = self.high_bytes = self.low = self.low_bytes = 0

@@ -185,11 +185,21 @@ class Socket(zmq.Socket[Any]):
     # -- sending ---------------------------------------------------------------
 
     def send(  # type: ignore[override]
-        self, data: Any, flags: int = 0, copy: bool = True, track: bool = False, **kwargs: Any
+        self,
+        data: Any,
+        flags: int = 0,
+        copy: bool = True,
+        track: bool = False,
+        routing_id: int | None = None,
+        group: str | bytes | None = None,
     ) -> asyncio.Future[Any]:
-        """Send one frame; the result is a `zmq.MessageTracker` with ``track=True``."""
+        """Send one frame; the result is a `zmq.MessageTracker` with ``track=True``.
+
+        ``routing_id``/``group`` (libzmq's DRAFT options) are checked here.
+        """
         _frames.check_frame(data)
-        return self._pending().send(data, int(flags), copy, track, kwargs or None)
+        options = _frames.draft_options(routing_id, group)
+        return self._pending().send(data, int(flags), copy, track, options)
 
     def send_multipart(  # type: ignore[override]
         self,
@@ -197,12 +207,14 @@ class Socket(zmq.Socket[Any]):
         flags: int = 0,
         copy: bool = True,
         track: bool = False,
-        **kwargs: Any,
+        routing_id: int | None = None,
+        group: str | bytes | None = None,
     ) -> asyncio.Future[Any]:
         """Send a multipart message; malformed ones raise here, nothing sent."""
         parts = _frames.check_message(msg_parts)
+        options = _frames.draft_options(routing_id, group)
         return self._pending().send(
-            parts if type(parts) is list else list(parts), int(flags), copy, track, kwargs or None
+            parts if type(parts) is list else list(parts), int(flags), copy, track, options
         )
 
     def send_string(  # type: ignore[override]
