@@ -37,7 +37,7 @@ from ._sendqueue import Inbox, Pending, SendQueue
 __all__ = ["StreamSending"]
 
 _NOBLOCK = int(zmq.NOBLOCK)
-_SNDMORE = int(zmq.SNDMORE)
+_NOBLOCK_MORE = _NOBLOCK | int(zmq.SNDMORE)
 
 
 class StreamSending:
@@ -53,6 +53,7 @@ class StreamSending:
     _thread_record: Any
     _plain_record: Any
     _entries: deque[Any]
+    _direct_send: Callable[..., Any]
 
     if TYPE_CHECKING:
 
@@ -134,7 +135,7 @@ class StreamSending:
                         self._outbox.queue_bytes(msg)
                     return
                 try:
-                    self._outbox.direct_send(msg, _NOBLOCK)
+                    self._direct_send(msg, _NOBLOCK)
                 except zmq.Again:
                     self._outbox.queue_bytes(msg)
                 except zmq.ZMQError as error:
@@ -182,19 +183,18 @@ class StreamSending:
             and not self._entries
         ):
             # An echo's reply, a request: the other hot path, kept to one call.
-            outbox = self._outbox
-            send = outbox.direct_send
+            send = self._direct_send
             last = len(parts) - 1
             try:
-                send(parts[0], _NOBLOCK | _SNDMORE if last else _NOBLOCK)
-                for index in range(1, last):
-                    send(parts[index], _NOBLOCK | _SNDMORE)
-                if last:
-                    send(parts[last], _NOBLOCK)
+                index = 0
+                while index < last:
+                    send(parts[index], _NOBLOCK_MORE)
+                    index += 1
+                send(parts[last], _NOBLOCK)
             except zmq.Again:
                 # Only a first frame meets EAGAIN: libzmq takes the rest of a
                 # message it started, so nothing of this one went out.
-                outbox.queue_message(parts, 0, True, False, None, None, None)
+                self._outbox.queue_message(parts, 0, True, False, None, None, None)
             except zmq.ZMQError as error:
                 self._send_failed(error)
             return

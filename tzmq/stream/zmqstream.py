@@ -162,6 +162,7 @@ class ZMQStream(StreamSending, SocketPassThrough):
         self._queue = SendQueue(queue_hwm, queue_hwm_bytes, queue_lwm, queue_lwm_bytes)
         self._entries = self._queue.entries  # the same deque for the queue's life
         self._outbox = Outbox(plain, self.io_loop, self._queue, self._update_interest)
+        self._direct_send = self._outbox.direct_send
         self._inbox = Inbox(self._queue, lambda: self.io_loop.add_callback(self._take_inbox))
         self._closing = False
         self._watch = SocketWatch.get(plain, self.io_loop)
