@@ -129,6 +129,43 @@ async def test_a_reused_list_does_not_change_a_queued_zero_copy_message(
 
 
 @pytest.mark.gen_test
+async def test_queued_multipart_messages_keep_frames_order_callbacks_and_bounds(
+    io_loop: IOLoop, ctx: zmq.Context[Any]
+) -> None:
+    """Multipart messages of plain frames wait as bare lists: the caller's list
+    may change after the call, on_send sees each one whole, a bound refuses
+    them at its mark, and close() reports those left with their frames."""
+    push = ctx.socket(zmq.PUSH)
+    stream = ZMQStream(push, io_loop, queue_hwm=40)
+    seen: list[list[bytes]] = []
+    stream.on_send(lambda msg, status: seen.append(msg))
+    parts = [b"head", b"body"]
+    expected: list[list[bytes]] = []
+    for i in range(40):
+        parts[1] = b"body %d" % i
+        stream.send_multipart(parts if i % 2 else tuple(parts))
+        expected.append([b"head", b"body %d" % i])
+    parts[:] = [b"reused"]
+    with pytest.raises(SendQueueFull):
+        stream.send_multipart([b"one", b"too many"])
+    assert stream.queue_size == 40
+    assert stream.queue_bytes == sum(len(p) for msg in expected for p in msg)
+    pull = _peer(ctx, push, "plain-multipart")
+    await wait_future(stream.drain())
+    assert [pull.recv_multipart() for _ in range(40)] == expected
+    assert seen == expected
+
+    other = ZMQStream(ctx.socket(zmq.PUSH), io_loop)  # no peer: these stay queued
+    lost: list[list[bytes]] = []
+    other.on_send(lambda msg, status: lost.append(msg))
+    other.send_multipart([b"never", b"sent"])
+    other.send_multipart([b"nor", b"this"])
+    assert other.close(linger=0) == 2
+    assert lost == [[b"never", b"sent"], [b"nor", b"this"]]
+    stream.close()
+
+
+@pytest.mark.gen_test
 async def test_a_reused_list_does_not_change_a_pending_future_send(
     io_loop: IOLoop, ctx: zmq.Context[Any]
 ) -> None:

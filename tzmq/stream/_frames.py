@@ -12,7 +12,15 @@ from typing import Any
 
 import zmq
 
-__all__ = ["check_frame", "check_message", "direct_send", "draft_options", "nbytes", "snapshot"]
+__all__ = [
+    "all_bytes",
+    "check_frame",
+    "check_message",
+    "direct_send",
+    "draft_options",
+    "nbytes",
+    "snapshot",
+]
 
 _FAST_TYPES = (bytes, zmq.Frame)
 
@@ -41,19 +49,25 @@ def check_frame(part: Any, index: int = 0) -> None:
         raise TypeError(f"frame {index} is a non-contiguous buffer; copy it with bytes() first")
 
 
+def all_bytes(parts: Sequence[Any]) -> bool:
+    """True when every frame is ``bytes``: immutable, so a queue may keep them as they are."""
+    # A loop, not all(<generator>): this runs on every echo reply, and the
+    # generator costs ~150 ns more.
+    for part in parts:  # noqa: SIM110
+        if type(part) is not bytes:
+            return False
+    return True
+
+
 def check_message(msg: Any) -> Sequence[Any]:
     """Validate a multipart message; return it as a sequence of frames.
 
     Raises ``TypeError`` for a message that is not a sequence of bytes-like
     frames and ``ValueError`` for one with no frames.
     """
-    if type(msg) is list and msg:
+    if type(msg) is list and msg and all_bytes(msg):
         # The common case (every echo reply): a list of bytes, checked in one pass.
-        for part in msg:
-            if type(part) is not bytes:
-                break
-        else:
-            return msg
+        return msg
     if isinstance(msg, (bytes, str, bytearray, memoryview, zmq.Frame)):
         raise TypeError(
             "send_multipart() takes a list of frames, not a single "

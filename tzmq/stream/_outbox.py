@@ -28,6 +28,8 @@ _log = logging.getLogger("tzmq.stream")
 
 _NOBLOCK = int(zmq.NOBLOCK)
 _SNDMORE = int(zmq.SNDMORE)
+_NOBLOCK_MORE = _NOBLOCK | _SNDMORE
+_PLAIN_OPTIONS = (0, True, False, None)  # flags, copy, track, kwargs of a plain entry
 
 SOCKET_GONE = (zmq.ENOTSOCK, zmq.ETERM)
 """errnos of a socket closed behind the stream's back or whose context ended."""
@@ -107,14 +109,15 @@ class Outbox:
         """Queue a message libzmq refused (or that must wait behind others)."""
         queue = self.queue
         queue.check_room()
-        if (
-            type(single) is bytes
-            and not flags
-            and callback is None
-            and kwargs is None
-            and not track
-        ):
-            queue.push(single, len(single))
+        if not flags and callback is None and kwargs is None and not track and copy:
+            if type(single) is bytes:
+                queue.push(single, len(single))
+            elif _frames.all_bytes(parts):
+                # Its own list: the caller may reuse theirs once send() returns.
+                queue.push(list(parts), _frames.nbytes(parts))
+            else:
+                self.enqueue(Pending(_frames.snapshot(parts), flags, copy, track, None, None))
+                return
         else:
             self.enqueue(
                 Pending(
@@ -284,11 +287,14 @@ class Outbox:
                 if self.send_callback is not None or status is not None:
                     self._report([entry], status, None)
                 continue
-            assert isinstance(entry, Pending)
+            if isinstance(entry, Pending):
+                parts: Sequence[Any] = entry.parts
+                callback = entry.callback
+                options = (entry.flags, entry.copy, entry.track, entry.kwargs)
+            else:  # a multipart message of plain frames
+                parts, callback, options = entry, None, _PLAIN_OPTIONS
             try:
-                status = self.send_now(
-                    entry.parts, entry.flags, entry.copy, entry.track, entry.kwargs
-                )
+                status = self.send_now(parts, *options)
             except zmq.Again:
                 break
             except zmq.ZMQError as error:
@@ -296,9 +302,9 @@ class Outbox:
                     raise
                 status = error
                 _log.error("ZMQStream send failed: %s", error)
-            queue.pop(_frames.nbytes(entry.parts))
+            queue.pop(_frames.nbytes(parts))
             count += 1
-            self._report(list(entry.parts), status, entry.callback)
+            self._report(list(parts), status, callback)
             if self._socket.closed:
                 break
         if count and not entries:
@@ -318,11 +324,22 @@ class Outbox:
         try:
             while entries and count < limit:
                 entry = entries[0]
-                if type(entry) is not bytes:
+                if type(entry) is bytes:
+                    send(entry, _NOBLOCK)
+                    sent_bytes += len(entry)
+                elif type(entry) is list:
+                    # EAGAIN only on the first frame: libzmq takes the rest of
+                    # a message it started.
+                    last = len(entry) - 1
+                    index = 0
+                    while index < last:
+                        send(entry[index], _NOBLOCK_MORE)
+                        index += 1
+                    send(entry[last], _NOBLOCK)
+                    sent_bytes += _frames.nbytes(entry)
+                else:
                     break
-                send(entry, _NOBLOCK)
                 entries.popleft()
-                sent_bytes += len(entry)
                 count += 1
         except zmq.ZMQError:
             pass  # EAGAIN ends the run; other errors are met again, and reported, there
@@ -346,6 +363,8 @@ class Outbox:
             for entry in unsent:
                 if isinstance(entry, Pending):
                     self._report(list(entry.parts), error, entry.callback)
+                elif type(entry) is list:
+                    self._report(list(entry), error, None)
                 else:
                     self._report([entry], error, None)
         return len(unsent)

@@ -180,8 +180,11 @@ class StreamSending:
             and not track
             and routing_id is None
             and group is None
-            and not self._entries
         ):
+            if self._entries:
+                # Behind queued messages: onto the queue, in order.
+                self._outbox.queue_message(parts, 0, True, False, None, None, None)
+                return
             # An echo's reply, a request: the other hot path, kept to one call.
             send = self._direct_send
             last = len(parts) - 1

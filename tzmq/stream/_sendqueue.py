@@ -4,9 +4,10 @@ Owns ordering, size accounting (messages and payload bytes), the optional
 high/low water marks, and the futures returned by ``drain()``. It never touches
 a socket: the stream pops entries when libzmq takes them.
 
-An entry is either a ``bytes`` object (one frame, default flags, no callback:
-the common case, stored with no wrapper so 200k queued messages cost little
-beyond their payload) or a `Pending` record.
+An entry is a ``bytes`` object (one frame, default flags, no callback: the
+common case, stored with no wrapper so 200k queued messages cost little
+beyond their payload), a ``list`` of ``bytes`` (a multipart message with
+default options and no callback, likewise unwrapped) or a `Pending` record.
 
 Messages sent from other threads wait first in an `Inbox`, which the loop
 empties into the stream; the inbox counts against the same high marks, so a
@@ -71,7 +72,7 @@ class Pending:
         self.kwargs = kwargs
 
 
-Entry = bytes | Pending
+Entry = bytes | list[bytes] | Pending
 
 
 class SendQueue:
