@@ -82,7 +82,13 @@ SWEEP_INTERVAL = 0.1
 
 
 class WatchClient(Protocol):
-    """What a `SocketWatch` needs from the objects it serves."""
+    """What a `SocketWatch` needs from the objects it serves.
+
+    A client may also offer ``read_one() -> int``: receive and handle one
+    message, returning `IDLE_IN` if none was waiting. While it is the only
+    client and wants ``POLLIN`` alone, an FD wake-up's first round calls that
+    instead of `on_ready` (the commonest wake-up, with the least work on it).
+    """
 
     def on_ready(self, events: int, bulk: bool) -> int:
         """Act on ``events`` (the ready subset of what this client wants).
@@ -116,6 +122,7 @@ class SocketWatch:
         "_in_pass",
         "_interest",
         "_key",
+        "_reader",
         "_registered",
         "_scheduled",
         "_solo",
@@ -148,6 +155,8 @@ class SocketWatch:
         self._fd: int = socket.FD
         self._clients: dict[WatchClient, int] = {}
         self._solo: WatchClient | None = None  # the only client, when there is one
+        # The solo client's read_one while it wants POLLIN and nothing else.
+        self._reader: Callable[[], int] | None = None
         self._interest = 0
         self._scheduled = False
         self._in_pass = False
@@ -230,7 +239,8 @@ class SocketWatch:
             interest |= bits
         self._interest = interest
         clients = self._clients
-        self._solo = next(iter(clients)) if len(clients) == 1 else None
+        solo = self._solo = next(iter(clients)) if len(clients) == 1 else None
+        self._reader = getattr(solo, "read_one", None) if interest == POLLIN else None
 
     # -- scheduling ------------------------------------------------------------
 
@@ -261,7 +271,7 @@ class SocketWatch:
         """Drop every client and release the FD (idempotent)."""
         self._clients.clear()
         self._interest = 0
-        self._solo = None
+        self._solo = self._reader = None
         self._unregister()
 
     def _unregister(self) -> None:
@@ -318,46 +328,27 @@ class SocketWatch:
         # pass reads EVENTS, which also clears the FD; one now would double the batch.
         if fd_woke and self._scheduled:
             return
-        if self.socket.closed:
-            self._socket_gone(zmq.ZMQError(zmq.ENOTSOCK))
-            return
-        want = self._interest
         socket = self.socket
-        bulk = False
         self._in_pass = True
         try:
-            # On an FD wake-up with only receiving wanted, a receive tells as much
-            # as an EVENTS read, and usually yields the message at the same time.
-            events = POLLIN if fd_woke and want == POLLIN else get_option(socket, EVENTS)
-            for _ in range(self.max_rounds):
-                ready = events & want
-                if not ready:
+            reader = self._reader
+            if fd_woke and reader is not None:
+                # The commonest wake-up (a service's request, a reply): one
+                # client that only receives. Its first round skips the general
+                # dispatch; a closed socket shows up as the receive's ENOTSOCK.
+                status = reader()
+                if not self._registered or (status & IDLE_IN and self._reader is reader):
                     return
-                solo = self._solo
-                if solo is not None:
-                    # One client (the usual case): it wants all of ``want``.
-                    status = solo.on_ready(ready, bulk)
-                else:
-                    status = 0
-                    for client, wanted in list(self._clients.items()):
-                        if ready & wanted:
-                            status |= client.on_ready(ready & wanted, bulk)
-                if not self._registered:
-                    return
-                want = self._interest
-                if not want:
-                    # Nothing left to prove: whoever wants something next calls
-                    # want(), which re-checks the socket.
-                    return
-                if status & MORE:
-                    break
-                if status & IDLE_IN and want == POLLIN:
-                    return
-                events = get_option(socket, EVENTS)
-                bulk = True
+                busy = self._rounds(get_option(socket, EVENTS), True, self.max_rounds - 1)
             else:
-                if not events & want:
+                if socket.closed:
+                    self._socket_gone(zmq.ZMQError(zmq.ENOTSOCK))
                     return
+                # On an FD wake-up with only receiving wanted, a receive tells as
+                # much as an EVENTS read, and usually yields the message at the same time.
+                want = self._interest
+                events = POLLIN if fd_woke and want == POLLIN else get_option(socket, EVENTS)
+                busy = self._rounds(events, False, self.max_rounds)
         except zmq.ZMQError as error:
             if error.errno in _SOCKET_GONE:
                 self._socket_gone(error)
@@ -365,8 +356,44 @@ class SocketWatch:
             raise
         finally:
             self._in_pass = False
-        # Budget spent with work left: yield to the loop, then come back.
-        self.wake()
+        if busy:
+            # Budget spent with work left: yield to the loop, then come back.
+            self.wake()
+
+    def _rounds(self, events: int, bulk: bool, rounds: int) -> bool:
+        """Serve the clients while ``events`` shows what they want, at most ``rounds`` times.
+
+        Returns True when the budget ran out with work left.
+        """
+        socket = self.socket
+        want = self._interest
+        for _ in range(rounds):
+            ready = events & want
+            if not ready:
+                return False
+            solo = self._solo
+            if solo is not None:
+                # One client (the usual case): it wants all of ``want``.
+                status = solo.on_ready(ready, bulk)
+            else:
+                status = 0
+                for client, wanted in list(self._clients.items()):
+                    if ready & wanted:
+                        status |= client.on_ready(ready & wanted, bulk)
+            if not self._registered:
+                return False
+            want = self._interest
+            if not want:
+                # Nothing left to prove: whoever wants something next calls
+                # want(), which re-checks the socket.
+                return False
+            if status & MORE:
+                return True
+            if status & IDLE_IN and want == POLLIN:
+                return False
+            events = get_option(socket, EVENTS)
+            bulk = True
+        return bool(events & want)
 
     def _socket_gone(self, error: BaseException) -> None:
         clients = list(self._clients)

@@ -319,7 +319,11 @@ class ZMQStream(StreamSending, SocketPassThrough):
         if bulk:
             deadline = monotonic() + self.max_batch_time
             return status | self._receive(self.max_batch, deadline, False)[1]
-        return status | (self._receive(1, 0.0, False)[1] & IDLE_IN)
+        return status | self.read_one()
+
+    def read_one(self) -> int:
+        """Receive and dispatch one message; `IDLE_IN` if none was waiting."""
+        return self._receive(1, 0.0, False)[1] & IDLE_IN
 
     def on_socket_gone(self, error: BaseException) -> None:
         _log.debug("ZMQStream socket went away (%s); closing the stream", error)
