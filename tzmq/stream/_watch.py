@@ -339,7 +339,10 @@ class SocketWatch:
                 status = reader()
                 if not self._registered or (status & IDLE_IN and self._reader is reader):
                     return
-                busy = self._rounds(get_option(socket, EVENTS), True, self.max_rounds - 1)
+                events = get_option(socket, EVENTS)
+                if not events & self._interest:
+                    return  # the usual end: that message was all there was
+                busy = self._rounds(events, True, self.max_rounds - 1)
             else:
                 if socket.closed:
                     self._socket_gone(zmq.ZMQError(zmq.ENOTSOCK))
