@@ -85,7 +85,8 @@ class WatchClient(Protocol):
     """What a `SocketWatch` needs from the objects it serves.
 
     A client may also offer ``read_one() -> int``: receive and handle one
-    message, returning `IDLE_IN` if none was waiting. While it is the only
+    message, returning `IDLE_IN` if none was waiting (any other bit of the
+    result is ignored: a fresh ``EVENTS`` read follows). While it is the only
     client and wants ``POLLIN`` alone, an FD wake-up's first round calls that
     instead of `on_ready` (the commonest wake-up, with the least work on it).
     """

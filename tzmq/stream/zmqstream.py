@@ -158,6 +158,7 @@ class ZMQStream(StreamSending, SocketPassThrough):
         # (callback, copy) in one attribute: on_recv from another thread
         # replaces both at once, so a callback never sees the other's copy mode.
         self._recv_handler: tuple[RecvCallback | None, bool] = _NO_HANDLER
+        self._received = 0  # messages the last _receive() took (for flush)
         self._close_callback: Callable[[], Any] | None = None
         self._queue = SendQueue(queue_hwm, queue_hwm_bytes, queue_lwm, queue_lwm_bytes)
         self._entries = self._queue.entries  # the same deque for the queue's life
@@ -266,24 +267,30 @@ class ZMQStream(StreamSending, SocketPassThrough):
 
     # -- receiving ----------------------------------------------------------------
 
-    def _receive(self, limit: int, deadline: float, drop: bool) -> tuple[int, int]:
-        """Receive and dispatch up to ``limit`` messages.
+    def _receive(self, limit: int = 1, deadline: float = 0.0, drop: bool = False) -> int:
+        """Receive and dispatch up to ``limit`` messages; return the watch status.
 
-        Returns (messages received, watch status). With ``drop`` (flush), a
-        message that arrives with no callback set is received and discarded.
+        `IDLE_IN` when a receive met EAGAIN, `MORE` when ``limit`` or
+        ``deadline`` ended the run, 0 when receiving stopped (no callback, or
+        closing). The number received is left in ``_received``. With ``drop``
+        (flush), a message that arrives with no callback set is received and
+        discarded. The defaults receive one message: the watch's `read_one`.
         """
         # The hot loop of the library: callbacks are called inline (same rules
         # as _callbacks.run_callback), which saves a call layer per message.
         recv = self._recv
         count = 0
+        status = MORE
         while count < limit:
             callback, copy = self._recv_handler
             if (callback is None and not drop) or self._closing:
-                return count, 0
+                status = 0
+                break
             try:
                 frame = recv(_NOBLOCK, False)
             except zmq.Again:
-                return count, IDLE_IN
+                status = IDLE_IN
+                break
             if copy:
                 msg: list[Any] = [frame.bytes]
                 while frame.more:
@@ -305,9 +312,11 @@ class ZMQStream(StreamSending, SocketPassThrough):
                         follow_result(self._aio_loop, callback, result)
             if deadline and monotonic() > deadline:
                 break
-        return count, MORE
+        self._received = count
+        return status
 
-    # The watch calls these two (see _watch.WatchClient).
+    # The watch calls these (see _watch.WatchClient); read_one is _receive's defaults.
+    read_one = _receive
 
     def on_ready(self, events: int, bulk: bool) -> int:
         status = 0
@@ -318,12 +327,9 @@ class ZMQStream(StreamSending, SocketPassThrough):
             return status
         if bulk:
             deadline = monotonic() + self.max_batch_time
-            return status | self._receive(self.max_batch, deadline, False)[1]
-        return status | self.read_one()
-
-    def read_one(self) -> int:
-        """Receive and dispatch one message; `IDLE_IN` if none was waiting."""
-        return self._receive(1, 0.0, False)[1] & IDLE_IN
+            return status | self._receive(self.max_batch, deadline)
+        # One message, then the watch reads EVENTS: MORE would mean "yield".
+        return status | (self._receive() & IDLE_IN)
 
     def on_socket_gone(self, error: BaseException) -> None:
         _log.debug("ZMQStream socket went away (%s); closing the stream", error)
@@ -357,7 +363,8 @@ class ZMQStream(StreamSending, SocketPassThrough):
                 if flag & POLLIN and self._receives and not self._closing:
                     allowed = budget - progressed if budget > 0 else self.max_batch
                     if allowed > 0:
-                        progressed += self._receive(allowed, 0.0, True)[0]
+                        self._receive(allowed, 0.0, True)
+                        progressed += self._received
                 if not progressed:
                     break
                 count += progressed
