@@ -109,17 +109,14 @@ class Outbox:
         """Queue a message libzmq refused (or that must wait behind others)."""
         queue = self.queue
         queue.check_room()
-        if not flags and callback is None and kwargs is None and not track and copy:
-            if type(single) is bytes:
-                queue.push(single, len(single))
-            elif _frames.all_bytes(parts):
-                # Its own list: the caller may reuse theirs once send() returns.
-                queue.push(list(parts), _frames.nbytes(parts))
-            else:
-                self.enqueue(Pending(_frames.snapshot(parts), flags, copy, track, None, None))
-                return
+        plain = not flags and callback is None and kwargs is None and not track and copy
+        if plain and type(single) is bytes:
+            queue.push(single, len(single))
+        elif plain and _frames.all_bytes(parts):
+            # Its own list: the caller may reuse theirs once send() returns.
+            queue.push(list(parts), _frames.nbytes(parts))
         else:
-            self.enqueue(
+            self.enqueue(  # which tells the stream when the queue turns non-empty
                 Pending(
                     # The caller may reuse its list once send() returns.
                     list(parts) if copy is False else _frames.snapshot(parts),
@@ -130,6 +127,7 @@ class Outbox:
                     kwargs,
                 )
             )
+            return
         if len(queue.entries) == 1:
             self._on_backlog()
 
