@@ -14,6 +14,7 @@ import logging
 import pickle
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -68,18 +69,26 @@ async def test_backlog_served_in_few_loop_iterations(
     stream.close()
 
 
-@pytest.mark.gen_test
-async def test_send_queue_flows_in_batches(io_loop: IOLoop, ctx: zmq.Context[Any]) -> None:
+async def _drain_watching_steps(
+    io_loop: IOLoop,
+    ctx: zmq.Context[Any],
+    name: str,
+    max_batch_time: float,
+    on_send: Callable[[list[Any], Any], Any] | None = None,
+) -> list[int]:
+    """Queue 1000 sends (max_batch 100), let a peer in; how far each loop turn got."""
     push = ctx.socket(zmq.PUSH)
-    stream = ZMQStream(push, io_loop, max_batch=100)
+    push.sndhwm = 0
+    stream = ZMQStream(push, io_loop, max_batch=100, max_batch_time=max_batch_time)
+    stream.on_send(on_send)
     for i in range(1000):
         stream.send(b"%d" % i)  # no peer: all queued
     assert stream.queue_size == 1000
     pull = ctx.socket(zmq.PULL)
     pull.rcvhwm = 0
-    pull.bind("inproc://batches")
-    push.connect("inproc://batches")
-    sizes: list[int] = []
+    pull.bind(f"inproc://{name}")
+    push.connect(f"inproc://{name}")
+    sizes: list[int] = [stream.queue_size]
 
     def tick() -> None:
         sizes.append(stream.queue_size)
@@ -88,11 +97,34 @@ async def test_send_queue_flows_in_batches(io_loop: IOLoop, ctx: zmq.Context[Any
 
     io_loop.add_callback(tick)
     await wait_future(stream.drain())
-    steps = [a - b for a, b in itertools.pairwise(sorted(set(sizes), reverse=True))]
-    assert max(steps) <= 100  # the budget holds for sends too
-    assert len(sizes) <= 40  # ... and many go per iteration
     assert [pull.recv() for _ in range(1000)] == [b"%d" % i for i in range(1000)]
+    pull.close()
     stream.close()
+    return [a - b for a, b in itertools.pairwise(sorted({*sizes, 0}, reverse=True))]
+
+
+@pytest.mark.gen_test
+async def test_send_queue_flows_in_batches(io_loop: IOLoop, ctx: zmq.Context[Any]) -> None:
+    # Messages with a callback to run are counted against max_batch.
+    reported: list[list[bytes]] = []
+    steps = await _drain_watching_steps(
+        io_loop, ctx, "batches-callbacks", 5.0, lambda msg, status: reported.append(msg)
+    )
+    assert max(steps) <= 100  # the budget holds for sends too
+    assert len(steps) <= 40  # ... and many go per iteration
+    assert len(reported) == 1000
+
+
+@pytest.mark.gen_test
+async def test_plain_sends_are_bounded_by_time_not_count(
+    io_loop: IOLoop, ctx: zmq.Context[Any]
+) -> None:
+    # No callback to run: a send costs libzmq's alone, so only max_batch_time
+    # bounds a turn (a count sized for callbacks would yield every ~30 us).
+    assert await _drain_watching_steps(io_loop, ctx, "batches-plain", 5.0) == [1000]
+    # With no time at all, each turn still sends one max_batch chunk, then yields.
+    steps = await _drain_watching_steps(io_loop, ctx, "batches-no-time", 0.0)
+    assert max(steps) <= 100 and len(steps) >= 10
 
 
 # -- 2. callbacks that raise --------------------------------------------------------

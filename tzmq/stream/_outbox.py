@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from time import monotonic
 from typing import Any
 
 import zmq
@@ -46,6 +47,7 @@ class Outbox:
         "_notices",
         "_on_backlog",
         "_socket",
+        "blocked",
         "direct_send",
         "queue",
         "send_callback",
@@ -65,6 +67,8 @@ class Outbox:
         self._aio_loop: asyncio.AbstractEventLoop = io_loop.asyncio_loop  # type: ignore[attr-defined]
         self.queue = queue
         self.send_callback: SendCallback | None = None
+        self.blocked = False
+        """The last `send_queued` stopped because libzmq refused a message (EAGAIN)."""
         self._notices: list[tuple[list[Any], Any, SendCallback | None]] = []
         self._on_backlog = on_backlog
 
@@ -251,13 +255,19 @@ class Outbox:
         _log.error("ZMQStream send failed: %s", error)
         self._report(msg, error, callback)
 
-    def send_queued(self, limit: int) -> int:
-        """Hand queued messages to libzmq until EAGAIN, an empty queue or ``limit``.
+    def send_queued(self, limit: int, until: float = 0.0) -> int:
+        """Hand queued messages to libzmq until EAGAIN, an empty queue or the budget.
 
-        Returns how many left the queue. A message libzmq refuses is reported
-        to its callbacks and dropped; a socket that is gone (`SOCKET_GONE`)
-        raises, leaving the queue whole for ``close()`` to count.
+        The budget is ``limit`` messages. With ``until`` (a `time.monotonic`
+        deadline), a run of messages with no callback to run is bounded by
+        that deadline instead: each costs libzmq's send alone, and a count
+        sized for callbacks would yield to the loop every few microseconds.
+        Returns how many left the queue; `blocked` tells whether libzmq
+        refused one. A message libzmq refuses otherwise is reported to its
+        callbacks and dropped; a socket that is gone (`SOCKET_GONE`) raises,
+        leaving the queue whole for ``close()`` to count.
         """
+        self.blocked = False
         if self._notices:
             # Messages that went out directly earlier are reported first, so
             # send callbacks always run in send order.
@@ -265,15 +275,20 @@ class Outbox:
         queue = self.queue
         entries = queue.entries
         send = self.direct_send
-        count = 0
+        plain = count = 0
         if self.send_callback is None:
-            count = self._send_plain_run(limit)
+            plain, spent = self._send_plain_run(limit, until)
+            if self.blocked or spent:
+                return plain
+            if not until:
+                count = plain
         while entries and count < limit:
             entry = entries[0]
             if type(entry) is bytes:
                 try:
                     status = send(entry, _NOBLOCK)
                 except zmq.Again:
+                    self.blocked = True
                     break
                 except zmq.ZMQError as error:
                     if error.errno in SOCKET_GONE:
@@ -294,6 +309,7 @@ class Outbox:
             try:
                 status = self.send_now(parts, *options)
             except zmq.Again:
+                self.blocked = True
                 break
             except zmq.ZMQError as error:
                 if error.errno in SOCKET_GONE:
@@ -305,45 +321,60 @@ class Outbox:
             self._report(list(parts), status, callback)
             if self._socket.closed:
                 break
-        if count and not entries:
+        sent = count if not until else plain + count
+        if sent and not entries:
             self._on_backlog()
-        return count
+        return sent
 
-    def _send_plain_run(self, limit: int) -> int:
-        """Hand libzmq the run of plain ``bytes`` entries at the head of the queue.
+    def _send_plain_run(self, limit: int, until: float) -> tuple[int, bool]:
+        """Hand libzmq the run of plain entries at the head of the queue.
 
         A tight loop for the common case (no callbacks to report): it stops at
-        EAGAIN, at ``limit``, or at anything else (a `Pending` entry, an error),
-        which the general loop in `send_queued` then handles.
+        EAGAIN (setting `blocked`), at the budget (see `send_queued`), or at
+        anything else (a `Pending` entry, an error), which the general loop in
+        `send_queued` then handles. Returns how many it sent, and whether it
+        stopped at the deadline.
         """
         entries = self.queue.entries
         send = self.direct_send
         count = sent_bytes = 0
+        stop = limit
+        spent = False
         try:
-            while entries and count < limit:
-                entry = entries[0]
-                if type(entry) is bytes:
-                    send(entry, _NOBLOCK)
-                    sent_bytes += len(entry)
-                elif type(entry) is list:
-                    # EAGAIN only on the first frame: libzmq takes the rest of
-                    # a message it started.
-                    last = len(entry) - 1
-                    index = 0
-                    while index < last:
-                        send(entry[index], _NOBLOCK_MORE)
-                        index += 1
-                    send(entry[last], _NOBLOCK)
-                    sent_bytes += _frames.nbytes(entry)
-                else:
+            while True:
+                while entries and count < stop:
+                    entry = entries[0]
+                    if type(entry) is bytes:
+                        send(entry, _NOBLOCK)
+                        sent_bytes += len(entry)
+                    elif type(entry) is list:
+                        # EAGAIN only on the first frame: libzmq takes the rest
+                        # of a message it started.
+                        last = len(entry) - 1
+                        index = 0
+                        while index < last:
+                            send(entry[index], _NOBLOCK_MORE)
+                            index += 1
+                        send(entry[last], _NOBLOCK)
+                        sent_bytes += _frames.nbytes(entry)
+                    else:
+                        break
+                    entries.popleft()
+                    count += 1
+                if count < stop or not until:
                     break
-                entries.popleft()
-                count += 1
+                # The clock is read once a chunk: it costs as much as a send.
+                if monotonic() >= until:
+                    spent = True
+                    break
+                stop += limit
+        except zmq.Again:
+            self.blocked = True
         except zmq.ZMQError:
-            pass  # EAGAIN ends the run; other errors are met again, and reported, there
+            pass  # met again, and reported, by the general loop
         if count:
             self.queue.popped(sent_bytes)
-        return count
+        return count, spent
 
     def close(self, error: BaseException) -> int:
         """Hand what libzmq will take, report the rest with ``error``; return that count."""

@@ -11,7 +11,9 @@ with these differences, all on purpose:
 * Receiving drains up to ``max_batch`` messages per wake-up (and at most
   ``max_batch_time``), then yields to the loop and comes back: pyzmq handles
   one message per loop iteration. A send with an empty queue goes straight to
-  libzmq with ``NOBLOCK``; only ``EAGAIN`` queues it.
+  libzmq with ``NOBLOCK``; only ``EAGAIN`` queues it. Queued sends go out
+  the same way, except that those with no callback to run (most) count
+  against ``max_batch_time`` alone.
 * A callback that raises is logged once on the ``tzmq.stream`` logger and the
   following messages are still delivered.
 * The send queue can be bounded (``queue_hwm``/``queue_hwm_bytes``): a send
@@ -107,8 +109,10 @@ class ZMQStream(StreamSending, SocketPassThrough):
         IOLoop.current().start()
 
     ``max_batch``/``max_batch_time`` bound the work done per wake-up before
-    other handlers get a turn. ``queue_hwm``/``queue_hwm_bytes`` bound the
-    send queue (default unbounded, as pyzmq); the low marks default to half.
+    other handlers get a turn (queued sends with no callback to run are
+    bounded by ``max_batch_time`` alone: each costs only libzmq's send).
+    ``queue_hwm``/``queue_hwm_bytes`` bound the send queue (default
+    unbounded, as pyzmq); the low marks default to half.
     """
 
     socket: zmq.Socket[Any]
@@ -320,9 +324,12 @@ class ZMQStream(StreamSending, SocketPassThrough):
 
     def on_ready(self, events: int, bulk: bool) -> int:
         status = 0
-        sending = events & POLLOUT and self._queue.entries
-        if sending and self._outbox.send_queued(self.max_batch) >= self.max_batch:
-            status = MORE
+        entries = self._queue.entries
+        if events & POLLOUT and entries:
+            outbox = self._outbox
+            outbox.send_queued(self.max_batch, monotonic() + self.max_batch_time)
+            if entries and not outbox.blocked:
+                status = MORE  # the budget ran out, not libzmq's room
         if not events & POLLIN or self._recv_handler[0] is None or self._closing:
             return status
         if bulk:
