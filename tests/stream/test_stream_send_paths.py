@@ -166,6 +166,41 @@ async def test_queued_multipart_messages_keep_frames_order_callbacks_and_bounds(
 
 
 @pytest.mark.gen_test
+async def test_queued_multipart_on_an_unbounded_queue_keeps_what_was_sent(
+    io_loop: IOLoop, ctx: zmq.Context[Any]
+) -> None:
+    """The unbounded queue's shortcut for plain multipart messages: the caller's
+    list may change after the call, other frame types still take the general
+    path (a bytearray is copied), the byte count and the order hold."""
+    push = ctx.socket(zmq.PUSH)
+    stream = ZMQStream(push, io_loop)
+    stream.send(b"first")  # no peer: queued, so the rest go behind it
+    parts = [b"head", b"body"]
+    buffer = bytearray(b"buffer")
+    expected: list[list[bytes]] = [[b"first"]]
+    for i in range(30):
+        parts[1] = b"body %d" % i
+        if i % 3 == 0:
+            stream.send_multipart(tuple(parts))
+        elif i % 3 == 1:
+            stream.send_multipart(parts)
+        else:
+            stream.send_multipart([b"head", buffer])
+        expected.append([b"head", b"buffer" if i % 3 == 2 else b"body %d" % i])
+    parts[:] = [b"reused"]
+    buffer[:] = b"change"
+    assert stream.queue_size == 31
+    assert stream.queue_bytes == sum(len(p) for msg in expected for p in msg)
+    pull = _peer(ctx, push, "unbounded-multipart")
+    await wait_future(stream.drain())
+    assert stream.queue_bytes == 0
+    assert [pull.recv_multipart() for _ in range(31)] == expected
+    stream.send(b"x")
+    assert pull.recv() == b"x"
+    stream.close()
+
+
+@pytest.mark.gen_test
 async def test_a_reused_list_does_not_change_a_pending_future_send(
     io_loop: IOLoop, ctx: zmq.Context[Any]
 ) -> None:

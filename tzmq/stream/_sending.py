@@ -181,8 +181,22 @@ class StreamSending:
             and routing_id is None
             and group is None
         ):
-            if self._entries:
-                # Behind queued messages: onto the queue, in order.
+            entries = self._entries
+            if entries:
+                # Behind queued messages: onto the queue, in order. A producer's
+                # tight loop of plain frames appends its own copy of the list
+                # (the caller may reuse theirs) to an unbounded queue here.
+                queue = self._queue
+                if queue.unbounded:
+                    size = 0
+                    for part in parts:
+                        if type(part) is not bytes:
+                            break
+                        size += len(part)
+                    else:
+                        entries.append(list(parts))
+                        queue.nbytes += size
+                        return
                 self._outbox.queue_message(parts, 0, True, False, None, None, None)
                 return
             # An echo's reply, a request: the other hot path, kept to one call.
