@@ -324,16 +324,18 @@ class ZMQStream(StreamSending, SocketPassThrough):
 
     def on_ready(self, events: int, bulk: bool) -> int:
         status = 0
+        deadline = 0.0  # one max_batch_time for sending and receiving together
         entries = self._queue.entries
         if events & POLLOUT and entries:
             outbox = self._outbox
-            outbox.send_queued(self.max_batch, monotonic() + self.max_batch_time)
+            deadline = monotonic() + self.max_batch_time
+            outbox.send_queued(self.max_batch, deadline)
             if entries and not outbox.blocked:
                 status = MORE  # the budget ran out, not libzmq's room
         if not events & POLLIN or self._recv_handler[0] is None or self._closing:
             return status
         if bulk:
-            deadline = monotonic() + self.max_batch_time
+            deadline = deadline or monotonic() + self.max_batch_time
             return status | self._receive(self.max_batch, deadline)
         # One message, then the watch reads EVENTS: MORE would mean "yield".
         return status | (self._receive() & IDLE_IN)
