@@ -24,6 +24,7 @@ from tornado.ioloop import IOLoop
 from tests.conftest import SocketPair
 from tests.stream.helpers import Collector, logged_problems, turns, wait_future
 from tzmq import SendQueueFull, StreamClosedError, ZMQStream
+from tzmq.stream._watch import SocketWatch
 
 # -- 1. throughput ------------------------------------------------------------------
 
@@ -75,15 +76,16 @@ async def _drain_watching_steps(
     name: str,
     max_batch_time: float,
     on_send: Callable[[list[Any], Any], Any] | None = None,
+    count: int = 1000,
 ) -> list[int]:
-    """Queue 1000 sends (max_batch 100), let a peer in; how far each loop turn got."""
+    """Queue ``count`` sends (max_batch 100), let a peer in; how far each loop turn got."""
     push = ctx.socket(zmq.PUSH)
     push.sndhwm = 0
     stream = ZMQStream(push, io_loop, max_batch=100, max_batch_time=max_batch_time)
     stream.on_send(on_send)
-    for i in range(1000):
+    for i in range(count):
         stream.send(b"%d" % i)  # no peer: all queued
-    assert stream.queue_size == 1000
+    assert stream.queue_size == count
     pull = ctx.socket(zmq.PULL)
     pull.rcvhwm = 0
     pull.bind(f"inproc://{name}")
@@ -97,7 +99,9 @@ async def _drain_watching_steps(
 
     io_loop.add_callback(tick)
     await wait_future(stream.drain())
-    assert [pull.recv() for _ in range(1000)] == [b"%d" % i for i in range(1000)]
+    # Nothing left to send: the stream must stop watching for room.
+    assert not SocketWatch.get(push, io_loop).interest & zmq.POLLOUT
+    assert [pull.recv() for _ in range(count)] == [b"%d" % i for i in range(count)]
     pull.close()
     stream.close()
     return [a - b for a, b in itertools.pairwise(sorted({*sizes, 0}, reverse=True))]
@@ -125,6 +129,16 @@ async def test_plain_sends_are_bounded_by_time_not_count(
     # With no time at all, each turn still sends one max_batch chunk, then yields.
     steps = await _drain_watching_steps(io_loop, ctx, "batches-no-time", 0.0)
     assert max(steps) <= 100 and len(steps) >= 10
+
+
+@pytest.mark.gen_test
+async def test_a_queue_emptied_as_its_time_runs_out_stops_wanting_pollout(
+    io_loop: IOLoop, ctx: zmq.Context[Any]
+) -> None:
+    # The last chunk empties the queue just as max_batch_time is spent: the
+    # stream must still stop watching for POLLOUT (checked in the helper), or
+    # the loop spins on it.
+    assert await _drain_watching_steps(io_loop, ctx, "emptied-at-deadline", 0.0, count=100) == [100]
 
 
 # -- 2. callbacks that raise --------------------------------------------------------

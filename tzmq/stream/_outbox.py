@@ -361,7 +361,7 @@ class Outbox:
                         break
                     entries.popleft()
                     count += 1
-                if count < stop or not until:
+                if count < stop or not until or not entries:
                     break
                 # The clock is read once a chunk: it costs as much as a send.
                 if monotonic() >= until:
