@@ -254,6 +254,47 @@ async def test_sndtimeo_fails_send(fctx: tzmq.Context) -> None:
 
 
 @pytest.mark.gen_test
+async def test_plain_sends_on_a_bound_socket_keep_the_general_rules(
+    fctx: tzmq.Context,
+) -> None:
+    """Once a socket serves its loop, a lone bytes frame with default options
+    takes a shortcut: it must still queue in order behind waiting sends,
+    honour SNDTIMEO when libzmq refuses it, and report errors in its future."""
+    push = fctx.socket(zmq.PUSH)
+    push.sndhwm = 1
+    push.sndtimeo = 20
+    with pytest.raises(zmq.Again):  # no peer: binds the socket to the loop, then times out
+        await wait_future(push.send(b"first"))
+    with pytest.raises(zmq.Again):  # the shortcut meets EAGAIN: queued, then SNDTIMEO
+        await wait_future(push.send(b"second"))
+    push.sndtimeo = -1
+    waiting = [push.send(b"0")]  # still no peer: it waits
+    pull = fctx.socket(zmq.PULL, socket_class=zmq.Socket)
+    pull.rcvtimeo = 5000
+    pull.bind(f"inproc://shortcut-{id(push)}")
+    push.connect(f"inproc://shortcut-{id(push)}")
+    # libzmq would take these at once now; they must wait behind "0".
+    waiting += [push.send(b"%d" % i) for i in range(1, 5)]
+    assert not any(future.done() for future in waiting)
+    for future in waiting:
+        await wait_future(future)
+    assert [pull.recv() for _ in range(5)] == [b"%d" % i for i in range(5)]
+
+    rep = fctx.socket(zmq.REP, socket_class=zmq.Socket)
+    rep.bind(f"inproc://shortcut-rep-{id(push)}")
+    req = fctx.socket(zmq.REQ)
+    req.connect(f"inproc://shortcut-rep-{id(push)}")
+    await wait_future(req.send(b"request"))
+    refused = req.send(b"again")  # EFSM: a REQ must receive first
+    assert isinstance(refused.exception(), zmq.ZMQError)
+    assert refused.exception().errno == zmq.EFSM
+    push.close()
+    closed = push.send(b"late")
+    assert isinstance(closed.exception(), zmq.ZMQError)
+    assert closed.exception().errno == zmq.ENOTSOCK
+
+
+@pytest.mark.gen_test
 async def test_send_errors_and_bad_input(fctx: tzmq.Context) -> None:
     req = fctx.socket(zmq.REQ)
     with pytest.raises(zmq.ZMQError):

@@ -127,6 +127,7 @@ class FutureCalls:
         "polls",
         "recvs",
         "sends",
+        "thread_record",
         "watch",
     )
 
@@ -139,6 +140,8 @@ class FutureCalls:
         self.io_loop = io_loop
         self._aio_loop: asyncio.AbstractEventLoop = io_loop.asyncio_loop  # type: ignore[attr-defined]
         self._loop_thread = LoopThread(self._aio_loop)
+        # What `Socket.send`'s fast path compares with the calling thread.
+        self.thread_record: Any = self._loop_thread.record
         self.max_batch = 256
         self.recvs: deque[_Recv] = deque()
         self.sends: deque[_Send] = deque()
@@ -405,7 +408,30 @@ class FutureCalls:
         elif type(data) is list:
             data = list(data)  # the caller may reuse its list once send returns
         options = None if (copy and not track and kwargs is None) else (copy, track, kwargs)
-        waiter = _Send(future, data, flags, options)
+        return self._queue_send(_Send(future, data, flags, options))
+
+    def send_bytes(self, data: bytes) -> asyncio.Future[Any]:
+        """`send` for one ``bytes`` frame with default options, on the loop's thread.
+
+        The commonest send, kept to one call from `Socket.send`: the general
+        path's option handling is skipped, not its rules.
+        """
+        if self.sends or self._closed:
+            return self.send(data, 0, True, False, None)
+        future: asyncio.Future[Any] = self._aio_loop.create_future()
+        try:
+            self._raw_send(data, _NOBLOCK)
+        except zmq.Again:
+            return self._queue_send(_Send(future, data, 0, None))
+        except zmq.ZMQError as error:
+            future.set_exception(error)
+            return future
+        future.set_result(None)
+        self._touched(0)
+        return future
+
+    def _queue_send(self, waiter: _Send) -> asyncio.Future[Any]:
+        """Queue a send libzmq refused (or that must wait behind others)."""
         timeout = get_option(self._raw, _SNDTIMEO)
         if isinstance(timeout, int) and timeout >= 0:
             waiter.timer = self._aio_loop.call_later(
@@ -414,7 +440,7 @@ class FutureCalls:
         self.sends.append(waiter)
         if len(self.sends) == 1:
             self._update_interest()
-        return future
+        return waiter.future
 
     def _transmit(
         self, data: Any, flags: int, copy: bool, track: bool, kwargs: dict[str, Any] | None

@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import pickle
 from collections.abc import AsyncIterator, Callable, Sequence
+from threading import get_ident
 from typing import Any
 
 import zmq
@@ -197,6 +198,18 @@ class Socket(zmq.Socket[Any]):
 
         ``routing_id``/``group`` (libzmq's DRAFT options) are checked here.
         """
+        calls = self._calls
+        if (
+            type(data) is bytes
+            and not flags
+            and copy is True
+            and not track
+            and routing_id is None
+            and group is None
+            and calls is not None
+            and calls.thread_record._thread_id == get_ident()
+        ):
+            return calls.send_bytes(data)
         _frames.check_frame(data)
         options = _frames.draft_options(routing_id, group)
         return self._pending().send(data, int(flags), copy, track, options)
