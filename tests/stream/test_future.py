@@ -257,9 +257,10 @@ async def test_sndtimeo_fails_send(fctx: tzmq.Context) -> None:
 async def test_plain_sends_on_a_bound_socket_keep_the_general_rules(
     fctx: tzmq.Context,
 ) -> None:
-    """Once a socket serves its loop, a lone bytes frame with default options
-    takes a shortcut: it must still queue in order behind waiting sends,
-    honour SNDTIMEO when libzmq refuses it, and report errors in its future."""
+    """Once a socket serves its loop, sends with default options take a
+    shortcut: they must still queue in order behind waiting sends, keep what
+    was sent, honour SNDTIMEO when libzmq refuses them, and report errors in
+    their futures."""
     push = fctx.socket(zmq.PUSH)
     push.sndhwm = 1
     push.sndtimeo = 20
@@ -268,30 +269,39 @@ async def test_plain_sends_on_a_bound_socket_keep_the_general_rules(
     with pytest.raises(zmq.Again):  # the shortcut meets EAGAIN: queued, then SNDTIMEO
         await wait_future(push.send(b"second"))
     push.sndtimeo = -1
-    waiting = [push.send(b"0")]  # still no peer: it waits
+    # Still no peer: these wait, and a list or bytearray the caller changes
+    # afterwards must go out as it was.
+    parts: list[Any] = [b"multi", bytearray(b"part")]
+    waiting = [push.send_multipart(parts), push.send(b"0")]
+    parts[1][:] = b"PART"
+    parts.append(b"extra")
     pull = fctx.socket(zmq.PULL, socket_class=zmq.Socket)
     pull.rcvtimeo = 5000
     pull.bind(f"inproc://shortcut-{id(push)}")
     push.connect(f"inproc://shortcut-{id(push)}")
-    # libzmq would take these at once now; they must wait behind "0".
+    # libzmq would take these at once now; they must wait behind the others.
     waiting += [push.send(b"%d" % i) for i in range(1, 5)]
     assert not any(future.done() for future in waiting)
     for future in waiting:
         await wait_future(future)
+    assert pull.recv_multipart() == [b"multi", b"part"]
     assert [pull.recv() for _ in range(5)] == [b"%d" % i for i in range(5)]
+    await wait_future(push.send_multipart((b"at", b"once")))  # a tuple, nothing waiting
+    assert pull.recv_multipart() == [b"at", b"once"]
 
     rep = fctx.socket(zmq.REP, socket_class=zmq.Socket)
     rep.bind(f"inproc://shortcut-rep-{id(push)}")
     req = fctx.socket(zmq.REQ)
     req.connect(f"inproc://shortcut-rep-{id(push)}")
     await wait_future(req.send(b"request"))
-    refused = req.send(b"again")  # EFSM: a REQ must receive first
-    assert isinstance(refused.exception(), zmq.ZMQError)
-    assert refused.exception().errno == zmq.EFSM
+    for refused in (req.send(b"again"), req.send_multipart([b"a", b"gain"])):
+        # EFSM: a REQ must receive first
+        assert isinstance(refused.exception(), zmq.ZMQError)
+        assert refused.exception().errno == zmq.EFSM
     push.close()
-    closed = push.send(b"late")
-    assert isinstance(closed.exception(), zmq.ZMQError)
-    assert closed.exception().errno == zmq.ENOTSOCK
+    for closed in (push.send(b"late"), push.send_multipart([b"late", b"too"])):
+        assert isinstance(closed.exception(), zmq.ZMQError)
+        assert closed.exception().errno == zmq.ENOTSOCK
 
 
 @pytest.mark.gen_test

@@ -410,19 +410,26 @@ class FutureCalls:
         options = None if (copy and not track and kwargs is None) else (copy, track, kwargs)
         return self._queue_send(_Send(future, data, flags, options))
 
-    def send_bytes(self, data: bytes) -> asyncio.Future[Any]:
-        """`send` for one ``bytes`` frame with default options, on the loop's thread.
+    def send_plain(self, data: Any) -> asyncio.Future[Any]:
+        """`send` with default options, on the loop's thread: one ``bytes``
+        frame, or a list of checked frames (multipart).
 
-        The commonest send, kept to one call from `Socket.send`: the general
-        path's option handling is skipped, not its rules.
+        The commonest sends, kept to one call from `Socket.send` and
+        `Socket.send_multipart`: the general path's option handling is
+        skipped, not its rules.
         """
         if self.sends or self._closed:
             return self.send(data, 0, True, False, None)
         future: asyncio.Future[Any] = self._aio_loop.create_future()
         try:
-            self._raw_send(data, _NOBLOCK)
+            if type(data) is bytes:
+                self._raw_send(data, _NOBLOCK)
+            else:
+                self._transmit(data, 0, True, False, None)
         except zmq.Again:
-            return self._queue_send(_Send(future, data, 0, None))
+            # The caller may reuse its list, or a bytearray in it, once send returns.
+            queued = data if type(data) is bytes else _frames.snapshot(data)
+            return self._queue_send(_Send(future, queued, 0, None))
         except zmq.ZMQError as error:
             future.set_exception(error)
             return future

@@ -209,7 +209,7 @@ class Socket(zmq.Socket[Any]):
             and calls is not None
             and calls.thread_record._thread_id == get_ident()
         ):
-            return calls.send_bytes(data)
+            return calls.send_plain(data)
         _frames.check_frame(data)
         options = _frames.draft_options(routing_id, group)
         return self._pending().send(data, int(flags), copy, track, options)
@@ -225,6 +225,17 @@ class Socket(zmq.Socket[Any]):
     ) -> asyncio.Future[Any]:
         """Send a multipart message; malformed ones raise here, nothing sent."""
         parts = _frames.check_message(msg_parts)
+        calls = self._calls
+        if (
+            not flags
+            and copy is True
+            and not track
+            and routing_id is None
+            and group is None
+            and calls is not None
+            and calls.thread_record._thread_id == get_ident()
+        ):
+            return calls.send_plain(parts if type(parts) is list else list(parts))
         options = _frames.draft_options(routing_id, group)
         return self._pending().send(
             parts if type(parts) is list else list(parts), int(flags), copy, track, options
