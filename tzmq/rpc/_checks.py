@@ -1,0 +1,65 @@
+"""Argument checks shared by the request/reply and RPC modules.
+
+Owns the rules for what callers may pass (durations, frames, endpoints), so
+bad input fails at the call with the same message everywhere. Pure functions:
+safe from any thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+import zmq
+
+__all__ = ["endpoints", "frames", "optional_seconds", "positive_int", "seconds"]
+
+_FRAME_TYPES = (bytes, bytearray, memoryview, zmq.Frame)
+
+
+def seconds(name: str, value: float | timedelta) -> float:
+    """A positive duration in seconds from a number or a timedelta."""
+    if isinstance(value, timedelta):
+        result = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        result = float(value)
+    else:
+        raise TypeError(f"{name} must be seconds or a timedelta, not {type(value).__name__}")
+    if not 0 < result < float("inf"):  # also rejects NaN
+        raise ValueError(f"{name} must be a positive finite duration, not {value!r}")
+    return result
+
+
+def optional_seconds(name: str, value: float | timedelta | None) -> float | None:
+    """`seconds`, or None for "no limit"."""
+    return None if value is None else seconds(name, value)
+
+
+def positive_int(name: str, value: int) -> int:
+    """``value`` if it is an int >= 1."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, not {value!r}")
+    return value
+
+
+def frames(parts: Iterable[Any], what: str) -> list[Any]:
+    """``parts`` as a list of one or more bytes-like frames."""
+    result = list(parts)
+    if not result:
+        raise ValueError(f"{what} needs at least one frame")
+    for part in result:
+        if not isinstance(part, _FRAME_TYPES):
+            raise TypeError(f"{what} frames must be bytes-like, not {type(part).__name__}")
+    return result
+
+
+def endpoints(name: str, value: str | Iterable[str] | None) -> list[str]:
+    """One endpoint or several, as a list of strings."""
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else list(value)
+    for item in items:
+        if not isinstance(item, str) or not item:
+            raise TypeError(f"{name} must be endpoint strings, not {item!r}")
+    return items
