@@ -7,13 +7,31 @@ The zmq side (`Backend`, which could live in any other process):
 * an ask service: a REP that answers a JSON question with a JSON reply, and
   announces each question on the hub.
 
-The web side (`Bridge` plus three handlers, in `make_app`):
+The web side (`Bridge` plus the handlers in `make_app`):
 
-* ``GET /``: a page with a small chat client in plain JavaScript;
+* ``GET /``: the page (``demos/web/``): a chat with connection status and
+  reconnection, and a form that asks the REP service;
 * ``/ws``: a WebSocket; text from a browser is published to the hub (PUB), and
   every chat message the hub publishes (SUB) is relayed to every browser;
-* ``GET /api/ask?q=...``: one request to the REP service over a DEALER, the
-  reply returned as JSON; 504 if the service does not answer in time.
+* ``POST /api/ask`` with ``{"q": "..."}``: one request to the REP service over
+  a DEALER, the reply returned as JSON. Errors are JSON too: 400 for a bad
+  question, 403 for a request from another site's page, 503 when the service
+  cannot take the request (not running, or `MAX_ASKS` already waiting), 504
+  when it took the request but did not answer in time.
+
+The limits, each enforced on the server whatever the page does:
+
+* a chat message or a question is 1 to `MAX_TEXT` characters; a WebSocket
+  frame over `MAX_FRAME` bytes closes that socket (code 1009);
+* a browser that does not read is **disconnected** (its connection dropped,
+  counted in `BridgeStats.slow_disconnects`, logged) once a message would
+  take the bytes waiting to be written to it past `MAX_UNSENT`: nothing is
+  dropped from the middle of a chat, and the server holds at most that much
+  per browser beyond the kernel's socket buffers;
+* every ask ends within its timeout, the send to the service included: a send
+  that cannot leave before the deadline is withdrawn, never sent later;
+* ``/api/ask`` takes JSON only, and refuses a browser request whose
+  ``Origin`` is not this server, so no other page can post into the chat.
 
 Many HTTP requests may be waiting at once, so the bridge talks to the REP
 through a DEALER and matches replies to requests by an id, rather than
@@ -28,10 +46,12 @@ each send messages and must each receive every browser's messages (each
 sender's in order, sequence numbers increasing), and asks questions over
 HTTP concurrently.
 
-Run it::
+Thread-safety: everything runs on the IOLoop thread.
 
-    python -m demos.web_bridge                       # the demo
-    python -m demos.web_bridge --role serve --port 8888   # then open the page
+Run it (from the repository root)::
+
+    .venv/bin/python -m demos.web_bridge                         # the demo
+    .venv/bin/python -m demos.web_bridge --role serve --port 8888  # then open the page
 """
 
 from __future__ import annotations
@@ -41,21 +61,30 @@ import asyncio
 import contextlib
 import itertools
 import json
+import logging
 import os
 import signal
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlsplit
 
 import zmq
-from tornado import httpclient, netutil, web, websocket
+from tornado import httpclient, iostream, netutil, web, websocket
 from tornado.httpserver import HTTPServer
 
 import tzmq
 from demos._result import DemoResult, run_on_new_loop
 
 CHAT, PROBE = b"chat", b"probe"
-MAX_TEXT = 2000  # characters in one chat message
+MAX_TEXT = 2000  # characters in one chat message or question
+MAX_FRAME = 64 * 1024  # bytes in one WebSocket message from a browser
+MAX_UNSENT = 256 * 1024  # bytes waiting to be written to one browser
+MAX_ASKS = 100  # asks waiting for the service at once
+PAGE_FILES = Path(__file__).with_name("web")
+
+_log = logging.getLogger("demos.web_bridge")
 
 
 class Backend:
@@ -108,6 +137,24 @@ class Backend:
             stream.close(linger=0)
 
 
+class AskFailed(Exception):
+    """An ask that got no answer: ``status`` is the HTTP status that says why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class BridgeStats:
+    """What the bridge refused or gave up on, counted since it started."""
+
+    slow_disconnects: int = 0  # browsers dropped for falling MAX_UNSENT bytes behind
+    asks_busy: int = 0  # 503: MAX_ASKS were already waiting
+    asks_unsent: int = 0  # 503: the service did not take the request in time
+    asks_timed_out: int = 0  # 504: the service took it but did not answer in time
+
+
 class Bridge:
     """The web app's zmq side: relays chat both ways and asks the REP service."""
 
@@ -121,8 +168,13 @@ class Bridge:
         self.sub.on_recv(self._on_hub)
         self.rpc = ctx.socket(zmq.DEALER, socket_class=tzmq.Socket)
         self.rpc.linger = 0
+        # Queue a request only toward a connected service: with none, the send
+        # waits (and is withdrawn at its deadline) instead of piling up in
+        # libzmq to reach a service that comes back long after the asker left.
+        self.rpc.immediate = True
         self.rpc.connect(endpoints["rpc"])
         self.browsers: set[ChatSocket] = set()
+        self.stats = BridgeStats()
         self._probe = os.urandom(8).hex().encode()
         self._ready = asyncio.get_running_loop().create_future()
         self._asks: dict[bytes, asyncio.Future[bytes]] = {}
@@ -154,16 +206,33 @@ class Bridge:
         if not isinstance(chat, dict):
             return  # the hub republishes JSON objects only: anything else is not ours
         chat["type"] = "chat"
+        payload = json.dumps(chat)  # ASCII: its length is its size in bytes
         for browser in list(self.browsers):
-            browser.send(chat)
+            browser.send(payload)
 
     async def ask(self, question: str, timeout: float) -> Any:
-        """Ask the REP service; raise `TimeoutError` if it does not answer in time."""
+        """Ask the REP service; raise `AskFailed` if it gives no answer within ``timeout``."""
+        if len(self._asks) >= MAX_ASKS:
+            self.stats.asks_busy += 1
+            raise AskFailed(503, "the ask service is busy; try again in a moment")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         request_id = b"%d" % next(self._ids)
-        answer = self._asks[request_id] = asyncio.get_running_loop().create_future()
+        answer = self._asks[request_id] = loop.create_future()
         try:
-            await self.rpc.send_multipart([b"", request_id, json.dumps({"q": question}).encode()])
-            return json.loads(await asyncio.wait_for(answer, timeout))
+            sending = self.rpc.send_multipart(
+                [b"", request_id, json.dumps({"q": question}).encode()]
+            )
+            try:
+                await asyncio.wait_for(sending, timeout)  # on timeout the send is withdrawn
+            except asyncio.TimeoutError:
+                self.stats.asks_unsent += 1
+                raise AskFailed(503, "the ask service is not running") from None
+            try:
+                return json.loads(await asyncio.wait_for(answer, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                self.stats.asks_timed_out += 1
+                raise AskFailed(504, "the ask service did not answer in time") from None
         finally:
             self._asks.pop(request_id, None)  # a late answer is then dropped
 
@@ -176,53 +245,16 @@ class Bridge:
 
     async def close(self) -> None:
         for browser in list(self.browsers):
-            browser.close()
+            browser.close(1001, "server shutting down")
         self.pub.close(linger=0)
         self.sub.close(linger=0)
         self.rpc.close()
         await self._reader
 
 
-PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>tzmq web bridge</title></head>
-<body>
-<h1>tzmq web bridge</h1>
-<p>Chat relayed through a zmq PUB/SUB hub over a WebSocket, and questions asked of a zmq
-REP service over HTTP.</p>
-<form id="chat"><input id="text" placeholder="say something" autofocus>
-<button>send</button></form>
-<form id="ask"><input id="q" placeholder="ask the REP service"><button>ask</button></form>
-<pre id="answer"></pre>
-<ul id="log"></ul>
-<script>
-const log = document.getElementById("log");
-const ws = new WebSocket(`ws://${location.host}/ws`);
-ws.onmessage = (e) => {
-  const m = JSON.parse(e.data);
-  const li = document.createElement("li");
-  li.textContent = m.type === "chat" ? `#${m.seq} ${m.from}: ${m.text}` : JSON.stringify(m);
-  log.prepend(li);
-};
-document.getElementById("chat").onsubmit = (e) => {
-  e.preventDefault();
-  const text = document.getElementById("text");
-  ws.send(text.value);
-  text.value = "";
-};
-document.getElementById("ask").onsubmit = async (e) => {
-  e.preventDefault();
-  const q = encodeURIComponent(document.getElementById("q").value);
-  const reply = await fetch(`/api/ask?q=${q}`);
-  document.getElementById("answer").textContent = await reply.text();
-};
-</script>
-</body></html>
-"""
-
-
 class PageHandler(web.RequestHandler):
     def get(self) -> None:
-        self.write(PAGE)
+        self.render("index.html", max_text=MAX_TEXT)
 
 
 class ChatSocket(websocket.WebSocketHandler):
@@ -235,35 +267,72 @@ class ChatSocket(websocket.WebSocketHandler):
         self.name = f"guest-{next(self._names)}"
 
     def open(self, *args: str, **kwargs: str) -> None:
+        assert self.ws_connection is not None and self.ws_connection.stream is not None
+        # Tornado buffers what the kernel cannot take yet; past this a write
+        # raises StreamBufferFullError instead of growing the buffer.
+        self.ws_connection.stream.max_write_buffer_size = MAX_UNSENT
         self.bridge.browsers.add(self)
-        self.send({"type": "welcome", "name": self.name})
+        self.send(json.dumps({"type": "welcome", "name": self.name, "max_text": MAX_TEXT}))
 
     def on_message(self, message: str | bytes) -> None:
         text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
-        if len(text) > MAX_TEXT:
-            self.send({"type": "error", "error": f"messages are at most {MAX_TEXT} characters"})
+        if not text.strip() or len(text) > MAX_TEXT:
+            error = f"a message is 1 to {MAX_TEXT} characters, not all blank"
+            self.send(json.dumps({"type": "error", "error": error}))
             return
         self.bridge.publish(self.name, text)
 
-    def send(self, message: dict[str, Any]) -> None:
-        with contextlib.suppress(websocket.WebSocketClosedError):
-            self.write_message(message)  # a slow browser buffers; a gone one is skipped
+    def send(self, payload: str) -> None:
+        """Write ``payload`` (JSON); disconnect this browser if it is too far behind."""
+        try:
+            self.write_message(payload).add_done_callback(_take_error)
+        except websocket.WebSocketClosedError:
+            pass  # it has gone or is going: on_close removes it
+        except iostream.StreamBufferFullError:
+            # A close frame would wait behind everything it has not read, so
+            # the connection is dropped at once, freeing its buffer.
+            self.bridge.stats.slow_disconnects += 1
+            _log.warning("%s fell %d bytes behind: disconnecting it", self.name, MAX_UNSENT)
+            assert self.ws_connection is not None and self.ws_connection.stream is not None
+            self.ws_connection.stream.close()
 
     def on_close(self) -> None:
         self.bridge.browsers.discard(self)
 
 
+def _take_error(written: asyncio.Future[None]) -> None:
+    # A write to a browser that has gone fails; on_close already handles that,
+    # so the error is only taken here, never left unretrieved.
+    if not written.cancelled():
+        written.exception()
+
+
 class AskHandler(web.RequestHandler):
+    """``POST /api/ask``: a JSON question from this site's page, a JSON answer or error."""
+
     def initialize(self, bridge: Bridge, timeout: float) -> None:
         self.bridge = bridge
         self.timeout = timeout
 
-    async def get(self) -> None:
-        question = self.get_argument("q")
+    async def post(self) -> None:
+        origin = self.request.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc != self.request.host:
+            raise web.HTTPError(403, reason="only this site's page may ask")
+        if self.request.headers.get("Content-Type", "").split(";")[0] != "application/json":
+            raise web.HTTPError(415, reason="send the question as application/json")
+        try:
+            question = json.loads(self.request.body)["q"]
+        except (ValueError, KeyError, TypeError):
+            raise web.HTTPError(400, reason='send {"q": "your question"}') from None
+        if not isinstance(question, str) or not question.strip() or len(question) > MAX_TEXT:
+            raise web.HTTPError(400, reason=f"a question is 1 to {MAX_TEXT} characters")
         try:
             self.write(await self.bridge.ask(question, self.timeout))
-        except TimeoutError:
-            raise web.HTTPError(504, "the ask service did not answer in time") from None
+        except AskFailed as failed:
+            self.send_error(failed.status, reason=str(failed))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.finish({"error": self._reason, "status": status_code})
 
 
 def make_app(bridge: Bridge, ask_timeout: float = 2.0) -> web.Application:
@@ -274,14 +343,16 @@ def make_app(bridge: Bridge, ask_timeout: float = 2.0) -> web.Application:
             (r"/ws", ChatSocket, {"bridge": bridge}),
             (r"/api/ask", AskHandler, {"bridge": bridge, "timeout": ask_timeout}),
         ],
-        websocket_max_message_size=64 * 1024,
+        template_path=str(PAGE_FILES),
+        static_path=str(PAGE_FILES),
+        websocket_max_message_size=MAX_FRAME,
     )
 
 
 def serve(app: web.Application, port: int = 0) -> tuple[HTTPServer, int]:
     """Serve ``app`` on 127.0.0.1 (``port`` 0: a free one); return the server and its port."""
     sockets = netutil.bind_sockets(port, "127.0.0.1")
-    server = HTTPServer(app)
+    server = HTTPServer(app, max_body_size=MAX_FRAME)
     server.add_sockets(sockets)
     return server, sockets[0].getsockname()[1]
 
@@ -331,6 +402,18 @@ class _Browser:
                 pass  # until the server has acknowledged the close
 
 
+async def _ask(
+    http: httpclient.AsyncHTTPClient, port: int, question: str, timeout: float
+) -> httpclient.HTTPResponse:
+    return await http.fetch(
+        f"http://127.0.0.1:{port}/api/ask",
+        method="POST",
+        headers={"Content-Type": "application/json", "Origin": f"http://127.0.0.1:{port}"},
+        body=json.dumps({"q": question}),
+        request_timeout=timeout,
+    )
+
+
 def _check_chats(browsers: list[_Browser], messages: int, asked: list[str]) -> list[str]:
     problems = []
     for browser in browsers:
@@ -359,8 +442,8 @@ async def _demo(count: int, messages: int, asks: int, timeout: float) -> tuple[i
     try:
         await bridge.wait_ready(timeout)
         page = await http.fetch(f"http://127.0.0.1:{port}/", request_timeout=timeout)
-        if b"new WebSocket" not in page.body:
-            problems.append("the page has no WebSocket client")
+        if b"<title>tzmq web bridge</title>" not in page.body:
+            problems.append("the page is not served")
         for _ in range(count):
             browsers.append(await _Browser.connect(f"ws://127.0.0.1:{port}/ws", timeout))
         # Everyone is in: chat and ask at once. Each browser expects every
@@ -368,8 +451,7 @@ async def _demo(count: int, messages: int, asks: int, timeout: float) -> tuple[i
         questions = [f"question number {i}" for i in range(asks)]
         expected = count * messages + asks
         chatting = asyncio.gather(*(b.chat(messages, expected, timeout) for b in browsers))
-        ask = f"http://127.0.0.1:{port}/api/ask?"
-        replies = await asyncio.gather(*(http.fetch(ask + urlencode({"q": q})) for q in questions))
+        replies = await asyncio.gather(*(_ask(http, port, q, timeout) for q in questions))
         await chatting
         for question, reply in zip(questions, replies, strict=True):
             answer = json.loads(reply.body)
