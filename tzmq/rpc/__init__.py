@@ -1,39 +1,93 @@
-"""Request/reply with correlation on the Tornado IOLoop.
+"""Request/reply and RPC on the Tornado IOLoop.
+
+Correlated request/reply (txZMQ's framing, any REQ/REP peer):
 
 * `RequestClient`: a DEALER that keeps many requests in flight and matches
-  each reply to its request by id (txZMQ's ``ZmqREQConnection`` framing);
+  each reply to its request by id;
 * `RequestServer`: a ROUTER whose handler is plain, coroutine or callback
   code, answering through the whole routing envelope;
 * `LazyPirateClient`: retries on timeout over a list of servers, with a fresh
   socket for the server that did not answer.
+
+RPC (aiozmq.rpc's API and, with `MsgpackCodec`, its wire format):
+
+* `connect_rpc`/`serve_rpc` (DEALER/ROUTER), `connect_pipeline`/
+  `serve_pipeline` (PUSH/PULL), `connect_pubsub`/`serve_pubsub` (PUB/SUB);
+* handlers: `AttrHandler` with ``@method``, or any mapping; nested
+  namespaces; `current_call()` inside a handler;
+* errors: `Error`, `GenericError`, `NotFoundError`, `ParametersError`,
+  `ServiceClosedError`; `RequestTimeout` past a deadline.
 
 Built on `tzmq.ZMQStream`; nothing in `tzmq.stream` imports this package.
 Thread-safety: everything runs on the IOLoop thread.
 
 Example::
 
-    from tzmq.rpc import RequestClient, RequestServer
+    from tzmq.rpc import AttrHandler, connect_rpc, method, serve_rpc
 
-    server = RequestServer(lambda request: request.frames, bind="tcp://127.0.0.1:5555")
-    client = RequestClient(connect="tcp://127.0.0.1:5555", timeout=2.0)
+    class Calculator(AttrHandler):
+        @method
+        def add(self, a: int, b: int) -> int:
+            return a + b
 
     async def main() -> None:
-        assert await client.request(b"ping") == [b"ping"]
+        server = await serve_rpc(Calculator(), bind="tcp://127.0.0.1:5555")
+        client = await connect_rpc(connect="tcp://127.0.0.1:5555", timeout=2)
+        assert await client.call.add(1, 2) == 3
 """
 
+from ._serving import CallInfo, current_call
 from .client import ClientStats, RequestClient
-from .errors import ClientClosedError, RequestTimeout, TooManyRequests
+from .codec import Codec, JsonCodec, MsgpackCodec
+from .errors import (
+    ClientClosedError,
+    Error,
+    GenericError,
+    NotFoundError,
+    ParametersError,
+    RequestTimeout,
+    ServiceClosedError,
+    TooManyRequests,
+)
+from .handlers import AttrHandler, method
+from .pipeline import PipelineClient, PipelineServer, connect_pipeline, serve_pipeline
 from .pirate import LazyPirateClient
+from .pubsub import PubSubClient, PubSubServer, connect_pubsub, serve_pubsub
+from .rpc import RPCClient, RPCServer, connect_rpc, serve_rpc
 from .server import Request, RequestServer, ServerStats
 
 __all__ = [
+    "AttrHandler",
+    "CallInfo",
     "ClientClosedError",
     "ClientStats",
+    "Codec",
+    "Error",
+    "GenericError",
+    "JsonCodec",
     "LazyPirateClient",
+    "MsgpackCodec",
+    "NotFoundError",
+    "ParametersError",
+    "PipelineClient",
+    "PipelineServer",
+    "PubSubClient",
+    "PubSubServer",
+    "RPCClient",
+    "RPCServer",
     "Request",
     "RequestClient",
     "RequestServer",
     "RequestTimeout",
     "ServerStats",
+    "ServiceClosedError",
     "TooManyRequests",
+    "connect_pipeline",
+    "connect_pubsub",
+    "connect_rpc",
+    "current_call",
+    "method",
+    "serve_pipeline",
+    "serve_pubsub",
+    "serve_rpc",
 ]

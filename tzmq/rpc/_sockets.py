@@ -2,13 +2,14 @@
 
 Owns the shared constructor rules: a socket of the right type (made here, or
 handed in by a caller who set options such as CURVE on it first), bound and
-connected to the endpoints given, linger 0 unless the caller chose otherwise.
+connected to the endpoints given, linger 0 unless the caller chose otherwise;
+and whether its messages carry a caller's ``User-Id`` worth reading.
 Call on the IOLoop's thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import zmq
@@ -18,7 +19,9 @@ from tzmq import ZMQStream
 
 from ._checks import endpoints
 
-__all__ = ["open_stream"]
+__all__ = ["open_stream", "user_id_reader"]
+
+UserIdReader = Callable[[list[Any]], tuple["str | None", list[bytes]]]
 
 
 def open_stream(
@@ -51,3 +54,22 @@ def open_stream(
     except BaseException:
         socket.close(linger=0)
         raise
+
+
+def _read_user_id(msg: list[Any]) -> tuple[str | None, list[bytes]]:
+    try:
+        user_id: str | None = msg[-1].get("User-Id")
+    except zmq.ZMQError:
+        user_id = None
+    return user_id, [frame.bytes for frame in msg]
+
+
+def user_id_reader(stream: ZMQStream) -> UserIdReader | None:
+    """How to read the caller's ``User-Id``, or None on a socket with no security.
+
+    Only frames (``copy=False``) carry it, so a stream whose mechanism is
+    NULL keeps receiving plain bytes, the faster way.
+    """
+    if stream.socket.get(zmq.MECHANISM) == zmq.NULL:
+        return None
+    return _read_user_id

@@ -38,10 +38,6 @@ class TooManyRequests(Exception):
     """A ``nowait`` request found the bound on requests in flight reached."""
 
 
-class ClientClosedError(Exception):
-    """The client was closed before the request got its reply."""
-
-
 class Error(Exception):
     """Base class of the RPC errors."""
 
@@ -73,3 +69,7 @@ class ParametersError(Error, ValueError):
 
 class ServiceClosedError(Error):
     """The RPC client or server was closed."""
+
+
+class ClientClosedError(ServiceClosedError):
+    """The client was closed before the request got its reply (or before the call)."""

@@ -1,0 +1,318 @@
+"""RPC over DEALER/ROUTER: `connect_rpc`, `serve_rpc`, wire-compatible with aiozmq.rpc 1.0.
+
+Owns the RPC request/response framing, the client's call syntax
+(``await client.call.ns.f(*args, **kwargs)``) and the server's replies.
+
+Wire format (aiozmq.rpc's; native byte order, no padding):
+
+* request, client to server: ``[header, name, args, kwargs]``, where
+  ``header`` is ``struct "=HHLd"``: the client's pid and a random number
+  (16 bits each, naming the client), the request id (32 bits), and a float;
+  ``name`` is the dotted method name in UTF-8; ``args`` and ``kwargs`` are
+  the codec's encoding of a list and a map. The server's ROUTER sees the
+  routing envelope before these four frames and sends it back unchanged.
+* response: ``[header, body]``, ``header`` being ``struct "=HHLd?"``: the
+  server's pid and random number, the request id, a float, and "is an
+  error". ``body`` is the encoded result, or the error as
+  ``[module.qualname, args, repr]``.
+
+The float: aiozmq puts its send time there and no aiozmq peer reads it.
+tzmq puts minus the seconds left before the caller's deadline, and a tzmq
+server reads a negative value as that deadline (a positive one, from an
+aiozmq client, as "none given": the server's own ``timeout`` applies). So
+the deadline travels with the call without breaking compatibility, and a
+handler still running at it is cancelled on the server as the caller times
+out. Encoding (`JsonCodec` by default, `MsgpackCodec` for aiozmq peers)
+must match on both ends.
+
+Thread-safety: everything runs on the IOLoop thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import struct
+import time
+from collections.abc import Hashable, Iterable
+from datetime import timedelta
+from typing import Any
+
+import zmq
+from tornado.ioloop import IOLoop
+
+from ._checks import optional_seconds, positive_int
+from ._correlate import Call, Correlator
+from ._dispatch import ErrorTable, error_info, error_table, translate_error
+from ._serving import Serving
+from ._sockets import open_stream
+from .codec import Codec, JsonCodec, TranslationTable
+from .errors import ServiceClosedError
+
+__all__ = ["RPCClient", "RPCServer", "connect_rpc", "serve_rpc"]
+
+_REQUEST = struct.Struct("=HHLd")
+_RESPONSE = struct.Struct("=HHLd?")
+_PREFIX = struct.Struct("=HH")
+_CALL_SUFFIX = struct.Struct("=Ld")
+_REPLY_SUFFIX = struct.Struct("=Ld?")
+_ID_SPACE = 0x100000000
+
+
+def _prefix() -> bytes:
+    return _PREFIX.pack(os.getpid() % 0x10000, random.randrange(0x10000))
+
+
+def pick_codec(codec: Codec | None, translation_table: TranslationTable | None) -> Codec:
+    """``codec``, or the default JSON codec with ``translation_table``."""
+    if codec is None:
+        return JsonCodec(translation_table)
+    if translation_table is not None:
+        raise ValueError("give translation_table to the codec, not beside it")
+    if not (callable(getattr(codec, "packb", None)) and callable(getattr(codec, "unpackb", None))):
+        raise TypeError(f"codec must have packb and unpackb, not {type(codec).__name__}")
+    return codec
+
+
+class _MethodCall:
+    """``client.call.ns.f``: collects the dotted name, calls on ``()``."""
+
+    __slots__ = ("_client", "_names", "_timeout")
+
+    def __init__(self, client: RPCClient, timeout: float | None, names: tuple[str, ...]) -> None:
+        self._client = client
+        self._timeout = timeout
+        self._names = names
+
+    def __getattr__(self, name: str) -> _MethodCall:
+        return _MethodCall(self._client, self._timeout, (*self._names, name))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not self._names:
+            raise ValueError("RPC method name is empty")
+        return self._client._call(".".join(self._names), args, kwargs, self._timeout)
+
+
+class _WithTimeout:
+    """What `RPCClient.with_timeout` returns: the same client, another timeout."""
+
+    def __init__(self, client: RPCClient, timeout: float | None) -> None:
+        self._client = client
+        self._timeout = timeout
+
+    @property
+    def call(self) -> Any:
+        return _MethodCall(self._client, self._timeout, ())
+
+    def __enter__(self) -> _WithTimeout:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+class RPCClient(Correlator):
+    """An RPC client; make it with `connect_rpc`.
+
+    ``await client.call.ns.f(1, x=2)`` returns the result or raises the
+    remote error (translated by ``error_table``), `RequestTimeout` past the
+    deadline. The call returns a future: callback code may add a done
+    callback instead of awaiting. Arguments the codec cannot encode raise
+    `TypeError` at the call.
+    """
+
+    def __init__(
+        self,
+        stream: Any,
+        codec: Codec,
+        errors: ErrorTable | None,
+        timeout: float | None,
+        max_in_flight: int,
+    ) -> None:
+        super().__init__(stream, timeout, max_in_flight)
+        self._codec = codec
+        self._errors = error_table(errors)
+        self._prefix = _prefix()
+        self._counter = 0
+        self._closed_future: asyncio.Future[None] = self._loop.create_future()
+
+    @property
+    def call(self) -> Any:
+        """``client.call.ns.f(*args, **kwargs)``: call a remote method."""
+        return _MethodCall(self, None, ())
+
+    def with_timeout(self, timeout: float | timedelta | None) -> _WithTimeout:
+        """This client with another deadline: ``client.with_timeout(1).call.f()``."""
+        return _WithTimeout(self, optional_seconds("timeout", timeout))
+
+    @property
+    def transport(self) -> Any:
+        """The stream under the client: bind/unbind/connect/disconnect live on it."""
+        if self._closed:
+            raise ServiceClosedError("RPCClient is closed")
+        return self.stream
+
+    def close(self, linger: int | None = None) -> None:
+        super().close(linger)
+        if not self._closed_future.done():
+            self._closed_future.set_result(None)
+
+    async def wait_closed(self) -> None:
+        """Wait until `close` was called."""
+        await asyncio.shield(self._closed_future)
+
+    def _call(self, name: str, args: Any, kwargs: Any, timeout: float | None) -> Any:
+        payload = [
+            name.encode("utf-8"),
+            self._codec.packb(list(args)),
+            self._codec.packb(kwargs),
+        ]
+        return self._start(payload, timeout, None, False)
+
+    def _new_id(self) -> Hashable:
+        counter = self._counter
+        while True:
+            counter = (counter + 1) % _ID_SPACE
+            if counter not in self._calls:
+                self._counter = counter
+                return counter
+
+    def _frames(self, call: Call) -> list[Any]:
+        if call.deadline is None:
+            stamp = time.time()
+        else:
+            stamp = -max(call.deadline - self.io_loop.time(), 1e-6)
+        return [self._prefix + _CALL_SUFFIX.pack(call.id, stamp), *call.payload]
+
+    def _on_reply(self, msg: list[bytes]) -> None:
+        try:
+            header, body = msg
+            _, _, req_id, _, is_error = _RESPONSE.unpack(header)
+            answer = self._codec.unpackb(body)
+        except (ValueError, struct.error):
+            self._malformed(msg, "[header, body]")
+            return
+        if is_error:
+            self._settle(req_id, error=translate_error(answer, self._errors))
+        else:
+            self._settle(req_id, answer)
+
+
+class RPCServer(Serving):
+    """An RPC server; make it with `serve_rpc`."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._prefix = _prefix()
+        self._listen()
+
+    def _on_request(self, msg: list[bytes], user_id: str | None) -> None:
+        if len(msg) < 5:
+            self._malformed(msg, "[*envelope, header, name, args, kwargs]")
+            return
+        envelope = msg[:-4]
+        header, bname, bargs, bkwargs = msg[-4:]
+        try:
+            _, _, req_id, stamp = _REQUEST.unpack(header)
+        except struct.error:
+            self._malformed(msg, "[*envelope, header, name, args, kwargs]")
+            return
+        remaining = -stamp if stamp < 0 else None
+
+        def finish(result: Any, error: BaseException | None) -> None:
+            self._reply(envelope, req_id, result, error)
+
+        self._run(bname, bargs, bkwargs, remaining, user_id, finish)
+
+    def _reply(
+        self, envelope: list[bytes], req_id: int, result: Any, error: BaseException | None
+    ) -> None:
+        try:
+            body = self._codec.packb(result if error is None else error_info(error))
+        except (TypeError, ValueError) as failure:
+            # Text alone always encodes: the error's type and repr, or why the
+            # result could not be sent.
+            if error is None:
+                error = TypeError(f"cannot encode the result: {failure}")
+            kind, _, text = error_info(error)
+            body = self._codec.packb([kind, [str(a) for a in error.args], text])
+        header = self._prefix + _REPLY_SUFFIX.pack(req_id, time.time(), error is not None)
+        self.stats.replies += 1
+        self.stream.send_multipart([*envelope, header, body])
+
+
+async def connect_rpc(
+    *,
+    connect: str | Iterable[str] | None = None,
+    bind: str | Iterable[str] | None = None,
+    context: zmq.Context[Any] | None = None,
+    socket: zmq.Socket[Any] | None = None,
+    codec: Codec | None = None,
+    translation_table: TranslationTable | None = None,
+    error_table: ErrorTable | None = None,
+    timeout: float | timedelta | None = None,
+    max_in_flight: int = 1000,
+    io_loop: IOLoop | None = None,
+) -> RPCClient:
+    """An RPC client over a DEALER.
+
+    Example::
+
+        client = await connect_rpc(connect="tcp://127.0.0.1:5555", timeout=2)
+        assert await client.call.add(1, 2) == 3
+        client.close()
+
+    ``timeout`` is each call's deadline (None: none); it travels to the
+    server, which cancels the handler once it passes. ``codec`` defaults to
+    `JsonCodec(translation_table)`; use `MsgpackCodec` to talk to aiozmq.
+    """
+    seconds = optional_seconds("timeout", timeout)
+    window = positive_int("max_in_flight", max_in_flight)
+    chosen = pick_codec(codec, translation_table)
+    stream = open_stream(zmq.DEALER, context, socket, bind, connect, io_loop)
+    return RPCClient(stream, chosen, error_table, seconds, window)
+
+
+async def serve_rpc(
+    handler: Any,
+    *,
+    bind: str | Iterable[str] | None = None,
+    connect: str | Iterable[str] | None = None,
+    context: zmq.Context[Any] | None = None,
+    socket: zmq.Socket[Any] | None = None,
+    codec: Codec | None = None,
+    translation_table: TranslationTable | None = None,
+    log_exceptions: bool = False,
+    exclude_log_exceptions: Iterable[type[BaseException]] = (),
+    timeout: float | timedelta | None = None,
+    max_concurrent: int = 1000,
+    io_loop: IOLoop | None = None,
+) -> RPCServer:
+    """An RPC server over a ROUTER, calling the methods of ``handler``.
+
+    Example::
+
+        class Service(AttrHandler):
+            @method
+            def add(self, a: int, b: int) -> int:
+                return a + b
+
+        server = await serve_rpc(Service(), bind="tcp://127.0.0.1:5555")
+
+    ``timeout`` bounds coroutine handlers of calls that bring no deadline
+    (aiozmq clients); a call's own deadline wins. At most
+    ``max_concurrent`` coroutine handlers run at once; beyond that the
+    server stops reading and requests wait in libzmq.
+    """
+    seconds = optional_seconds("timeout", timeout)
+    bound = positive_int("max_concurrent", max_concurrent)
+    chosen = pick_codec(codec, translation_table)
+    stream = open_stream(zmq.ROUTER, context, socket, bind, connect, io_loop)
+    try:
+        return RPCServer(
+            stream, handler, chosen, log_exceptions, exclude_log_exceptions, seconds, bound
+        )
+    except BaseException:
+        stream.close(linger=0)
+        raise
