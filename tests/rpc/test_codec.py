@@ -35,21 +35,21 @@ _msgpack_values = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(_json_values)
 def test_json_round_trip(value: Any) -> None:
     codec = JsonCodec()
     assert codec.unpackb(codec.packb(value)) == value
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(_msgpack_values)
 def test_msgpack_round_trip(value: Any) -> None:
     codec = MsgpackCodec()
     assert codec.unpackb(codec.packb(value)) == value
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=200))
 def test_random_bytes_never_crash_a_decoder(data: bytes) -> None:
     for codec in (JsonCodec({1: (Decimal, str, Decimal)}), MsgpackCodec()):
@@ -57,7 +57,7 @@ def test_random_bytes_never_crash_a_decoder(data: bytes) -> None:
             codec.unpackb(data)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.tuples(st.text(), st.lists(_json_values, max_size=3), st.text()) | _json_values)
 def test_any_error_info_translates_to_an_exception(info: Any) -> None:
     assert isinstance(translate_error(info, error_table(None)), Exception)

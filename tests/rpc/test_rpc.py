@@ -16,6 +16,7 @@ import zmq
 from tornado import gen
 
 from tests.rpc.helpers import bounded, endpoint, until
+from tzmq.auth import CURVE_ALLOW_ANY, IOLoopAuthenticator
 from tzmq.rpc import (
     AttrHandler,
     GenericError,
@@ -319,3 +320,44 @@ async def test_malformed_requests_never_break_the_server(
     assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
     client.close()
     server.close()
+
+
+@pytest.mark.gen_test
+async def test_a_cancelled_call_cancels_its_handler(ctx: zmq.Context[Any]) -> None:
+    async with started(ctx) as (server, client, service):
+        assert await bounded(client.call.add(1, 1)) == 2  # the server says it takes withdrawals
+        pending = client.call.forever()
+        await bounded(service.started)
+        pending.cancel()
+        assert await bounded(service.cancelled) == "forever"
+        await until(lambda: server.active == 0)
+        assert (server.stats.cancelled, server.stats.expired, client.in_flight) == (1, 0, 0)
+        assert await bounded(client.call.add(2, 2)) == 4
+
+
+@pytest.mark.gen_test
+async def test_handlers_see_the_callers_curve_user_id(ctx: zmq.Context[Any]) -> None:
+    auth = IOLoopAuthenticator(ctx)
+    auth.configure_curve("*", CURVE_ALLOW_ANY)
+    auth.start()
+    server_public, server_secret = zmq.curve_keypair()
+    client_public, client_secret = zmq.curve_keypair()
+    router = ctx.socket(zmq.ROUTER)
+    router.linger = 0
+    router.curve_server = True
+    router.curve_secretkey = server_secret
+    dealer = ctx.socket(zmq.DEALER)
+    dealer.linger = 0
+    dealer.curve_serverkey = server_public
+    dealer.curve_publickey = client_public
+    dealer.curve_secretkey = client_secret
+    server = await serve_rpc(
+        {"who": lambda: current_call().user_id}, socket=router, bind="tcp://127.0.0.1:*"
+    )
+    client = await connect_rpc(socket=dealer, connect=endpoint(server), timeout=3)
+    try:
+        assert await bounded(client.call.who()) == client_public.decode()
+    finally:
+        client.close()
+        server.close()
+        auth.stop()

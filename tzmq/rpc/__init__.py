@@ -36,7 +36,7 @@ Example::
         assert await client.call.add(1, 2) == 3
 """
 
-from ._serving import CallInfo, current_call
+from ._serving import CallInfo, CallStats, current_call
 from .client import ClientStats, RequestClient
 from .codec import Codec, JsonCodec, MsgpackCodec
 from .errors import (
@@ -59,6 +59,7 @@ from .server import Request, RequestServer, ServerStats
 __all__ = [
     "AttrHandler",
     "CallInfo",
+    "CallStats",
     "ClientClosedError",
     "ClientStats",
     "Codec",

@@ -32,7 +32,7 @@ from .codec import Codec
 from .errors import ParametersError, ServiceClosedError
 from .server import ServerStats
 
-__all__ = ["CallInfo", "Finish", "Serving", "current_call"]
+__all__ = ["CallInfo", "CallStats", "Finish", "Serving", "current_call"]
 
 _log = logging.getLogger("tzmq.rpc")
 
@@ -51,6 +51,18 @@ class CallInfo:
     name: str
     deadline: float | None
     user_id: str | None
+
+
+@dataclass
+class CallStats(ServerStats):
+    """Counters of an RPC, pipeline or pubsub server, for monitoring.
+
+    ``failed`` counts calls that raised (or could not run), ``expired``
+    handlers cancelled at their deadline, ``cancelled`` handlers cancelled
+    because their caller withdrew the call.
+    """
+
+    cancelled: int = 0
 
 
 _current: contextvars.ContextVar[CallInfo] = contextvars.ContextVar("tzmq.rpc.call")
@@ -76,7 +88,7 @@ class Serving:
     ) -> None:
         self.stream = stream
         self.io_loop = stream.io_loop
-        self.stats = ServerStats()
+        self.stats = CallStats()
         self._handler = check_handler(handler)
         self._codec = codec
         self._log_exceptions = bool(log_exceptions)
@@ -132,8 +144,11 @@ class Serving:
         remaining: float | None,
         user_id: str | None,
         finish: Finish,
-    ) -> None:
-        """Run one call; ``finish(result, error)`` gets its outcome, if it has one."""
+    ) -> asyncio.Future[Any] | None:
+        """Run one call; ``finish(result, error)`` gets its outcome, if it has one.
+
+        Returns the task running a coroutine handler (None for plain code).
+        """
         self.stats.requests += 1
         name = ""
         args: Any = ()
@@ -149,7 +164,7 @@ class Serving:
             args, kwargs = bind_arguments(func, args, kwargs)
         except (UnicodeDecodeError, ParametersError, LookupError) as error:
             self._done(name, args, kwargs, None, error, finish)
-            return
+            return None
         remaining = remaining if remaining is not None else self._timeout
         deadline = None if remaining is None else self.io_loop.time() + remaining
         token = _current.set(CallInfo(name, deadline, user_id))
@@ -159,17 +174,18 @@ class Serving:
                 task = asyncio.ensure_future(result)
         except Exception as error:
             self._done(name, args, kwargs, None, error, finish)
-            return
+            return None
         finally:
             _current.reset(token)
         if not inspect.isawaitable(result):
             self._done(name, args, kwargs, result, None, finish)
-            return
+            return None
         timer = None if deadline is None else self.io_loop.call_at(deadline, self._expire, task)
         self._tasks[task] = timer
         task.add_done_callback(lambda t: self._task_done(t, name, args, kwargs, finish))
         if len(self._tasks) >= self._max_concurrent:
             self.stream.stop_on_recv()
+        return task
 
     def _listen(self) -> None:
         """Start (or resume) receiving requests."""

@@ -17,13 +17,21 @@ Wire format (aiozmq.rpc's; native byte order, no padding):
   ``[module.qualname, args, repr]``.
 
 The float: aiozmq puts its send time there and no aiozmq peer reads it.
-tzmq puts minus the seconds left before the caller's deadline, and a tzmq
-server reads a negative value as that deadline (a positive one, from an
-aiozmq client, as "none given": the server's own ``timeout`` applies). So
-the deadline travels with the call without breaking compatibility, and a
-handler still running at it is cancelled on the server as the caller times
-out. Encoding (`JsonCodec` by default, `MsgpackCodec` for aiozmq peers)
-must match on both ends.
+tzmq uses it, compatibly:
+
+* in a request, minus the seconds left before the caller's deadline; a tzmq
+  server reads a negative value as that deadline (a positive one, from an
+  aiozmq client, as "none given": the server's own ``timeout`` applies), and
+  cancels a handler still running at it, as the caller times out;
+* in a response, -1.0 from a tzmq server: "I understand withdrawals".
+  A client that has seen one sends, when a caller cancels a call, a
+  withdrawal ``[header, b"", b"", b""]`` (the call's id, an empty name),
+  and the server cancels that call's handler. aiozmq servers are never sent
+  one. With a client connected to several servers the withdrawal may reach
+  another one, which ignores it; the deadline still ends the call.
+
+Encoding (`JsonCodec` by default, `MsgpackCodec` for aiozmq peers) must
+match on both ends.
 
 Thread-safety: everything runs on the IOLoop thread.
 """
@@ -58,6 +66,8 @@ _PREFIX = struct.Struct("=HH")
 _CALL_SUFFIX = struct.Struct("=Ld")
 _REPLY_SUFFIX = struct.Struct("=Ld?")
 _ID_SPACE = 0x100000000
+_WITHDRAWALS_UNDERSTOOD = -1.0
+_WITHDRAWAL = [b"", b"", b""]
 
 
 def _prefix() -> bytes:
@@ -136,6 +146,7 @@ class RPCClient(Correlator):
         self._prefix = _prefix()
         self._counter = 0
         self._closed_future: asyncio.Future[None] = self._loop.create_future()
+        self._withdraw = False  # set once a server said it understands withdrawals
 
     @property
     def call(self) -> Any:
@@ -185,14 +196,22 @@ class RPCClient(Correlator):
             stamp = -max(call.deadline - self.io_loop.time(), 1e-6)
         return [self._prefix + _CALL_SUFFIX.pack(call.id, stamp), *call.payload]
 
+    def _withdrawn(self, call: Call) -> None:
+        if self._withdraw:
+            self.stream.send_multipart(
+                [self._prefix + _CALL_SUFFIX.pack(call.id, 0.0), *_WITHDRAWAL]
+            )
+
     def _on_reply(self, msg: list[bytes]) -> None:
         try:
             header, body = msg
-            _, _, req_id, _, is_error = _RESPONSE.unpack(header)
+            _, _, req_id, stamp, is_error = _RESPONSE.unpack(header)
             answer = self._codec.unpackb(body)
         except (ValueError, struct.error):
             self._malformed(msg, "[header, body]")
             return
+        if stamp == _WITHDRAWALS_UNDERSTOOD:
+            self._withdraw = True
         if is_error:
             self._settle(req_id, error=translate_error(answer, self._errors))
         else:
@@ -205,6 +224,7 @@ class RPCServer(Serving):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self._prefix = _prefix()
+        self._running: dict[tuple[bytes, ...], asyncio.Future[Any]] = {}
         self._listen()
 
     def _on_request(self, msg: list[bytes], user_id: str | None) -> None:
@@ -218,12 +238,22 @@ class RPCServer(Serving):
         except struct.error:
             self._malformed(msg, "[*envelope, header, name, args, kwargs]")
             return
+        key = (*envelope, header[4:8])
+        if [bname, bargs, bkwargs] == _WITHDRAWAL:
+            withdrawn = self._running.get(key)
+            if withdrawn is not None:
+                self.stats.cancelled += 1
+                withdrawn.cancel()
+            return
         remaining = -stamp if stamp < 0 else None
 
         def finish(result: Any, error: BaseException | None) -> None:
             self._reply(envelope, req_id, result, error)
 
-        self._run(bname, bargs, bkwargs, remaining, user_id, finish)
+        task = self._run(bname, bargs, bkwargs, remaining, user_id, finish)
+        if task is not None:
+            self._running[key] = task
+            task.add_done_callback(lambda _: self._running.pop(key, None))
 
     def _reply(
         self, envelope: list[bytes], req_id: int, result: Any, error: BaseException | None
@@ -237,7 +267,9 @@ class RPCServer(Serving):
                 error = TypeError(f"cannot encode the result: {failure}")
             kind, _, text = error_info(error)
             body = self._codec.packb([kind, [str(a) for a in error.args], text])
-        header = self._prefix + _REPLY_SUFFIX.pack(req_id, time.time(), error is not None)
+        header = self._prefix + _REPLY_SUFFIX.pack(
+            req_id, _WITHDRAWALS_UNDERSTOOD, error is not None
+        )
         self.stats.replies += 1
         self.stream.send_multipart([*envelope, header, body])
 
