@@ -58,7 +58,7 @@ def _socket_of(role: str, value: object) -> zmq.Socket[Any]:
     raise TypeError(f"{role} must be a zmq.Socket or a ZMQStream, not {type(value).__name__}")
 
 
-def _seconds(value: float | timedelta) -> float:
+def as_seconds(value: float | timedelta) -> float:
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -68,6 +68,14 @@ def _seconds(value: float | timedelta) -> float:
     if not seconds >= 0:  # also rejects NaN
         raise ValueError(f"timeout must be >= 0, not {value!r}")
     return seconds
+
+
+def check_prefixes(in_prefix: bytes, out_prefix: bytes) -> tuple[bytes, bytes]:
+    """A monitored queue's prefixes, or a TypeError at the call that gave them."""
+    for name, prefix in (("in_prefix", in_prefix), ("out_prefix", out_prefix)):
+        if not isinstance(prefix, bytes):
+            raise TypeError(f"{name} must be bytes, not {type(prefix).__name__}")
+    return in_prefix, out_prefix
 
 
 class Proxy:
@@ -257,7 +265,7 @@ class Proxy:
         """
         if timeout is None:
             return self._done
-        return gen.with_timeout(timedelta(seconds=_seconds(timeout)), self._done)
+        return gen.with_timeout(timedelta(seconds=as_seconds(timeout)), self._done)
 
     def _stream_closed(self) -> None:
         _log.info("proxy: one of its sockets closed or went away; closing the proxy")
@@ -293,10 +301,7 @@ class MonitoredQueue(Proxy):
         control: SocketLike | None = None,
         io_loop: IOLoop | None = None,
     ) -> None:
-        for name, prefix in (("in_prefix", in_prefix), ("out_prefix", out_prefix)):
-            if not isinstance(prefix, bytes):
-                raise TypeError(f"{name} must be bytes, not {type(prefix).__name__}")
-        self._prefixes = (in_prefix, out_prefix)
+        self._prefixes = check_prefixes(in_prefix, out_prefix)
         self._swap_ids = all(
             int(_socket_of(role, given).type) == zmq.ROUTER
             for role, given in (("in_socket", in_socket), ("out_socket", out_socket))
