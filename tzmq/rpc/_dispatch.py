@@ -72,21 +72,72 @@ def dispatch(handler: Any, name: str) -> Callable[..., Any]:
     return func  # type: ignore[no-any-return]
 
 
+class _Shape:
+    """What binding needs to know of a signature, worked out once per function.
+
+    ``fast`` is the range of positional argument counts that bind without
+    looking further, when no keywords are given and every parameter is
+    positional-or-keyword; None when every call needs a full
+    `inspect.Signature.bind`.
+    """
+
+    __slots__ = ("fast", "signature")
+
+    def __init__(self, signature: inspect.Signature | None) -> None:
+        self.signature = signature
+        self.fast: tuple[int, int] | None = None
+        if signature is None:
+            return
+        params = list(signature.parameters.values())
+        if all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params):
+            required = sum(p.default is p.empty for p in params)
+            self.fast = (required, len(params))
+
+
+# Keyed by the function itself (for a bound method, its function and that it
+# is bound): a bound method is a new object at each attribute lookup.
+_shapes: dict[tuple[Any, bool], _Shape] = {}
+_SHAPES_KEPT = 4096
+
+
+def _shape(func: Callable[..., Any]) -> _Shape:
+    under = getattr(func, "__func__", None)
+    key = (func, False) if under is None else (under, True)
+    try:
+        shape = _shapes.get(key)
+        hashable = True
+    except TypeError:  # an unhashable callable: nothing to cache it by
+        shape, hashable = None, False
+    if shape is None:
+        try:
+            shape = _Shape(inspect.signature(func))
+        except (TypeError, ValueError):
+            # No signature to check (some builtins): let the call itself decide.
+            shape = _Shape(None)
+        if hashable:
+            if len(_shapes) >= _SHAPES_KEPT:
+                _shapes.clear()  # functions made per call would grow it forever
+            _shapes[key] = shape
+    return shape
+
+
 def bind_arguments(
     func: Callable[..., Any], args: Any, kwargs: Any
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """``(args, kwargs)`` checked against ``func``'s signature, or `ParametersError`."""
     if not isinstance(args, (list, tuple)) or not isinstance(kwargs, dict):
         raise ParametersError("arguments must be a list and a map")
+    shape = _shape(func)
+    if not kwargs and shape.fast is not None and shape.fast[0] <= len(args) <= shape.fast[1]:
+        return tuple(args), kwargs
     if not all(isinstance(key, str) for key in kwargs):
         raise ParametersError("keyword argument names must be strings")
+    if shape.signature is None:
+        return tuple(args), kwargs
     try:
-        bound = inspect.signature(func).bind(*args, **kwargs)
+        bound = shape.signature.bind(*args, **kwargs)
     except TypeError as error:
         raise ParametersError(str(error)) from None
-    except ValueError:
-        # No signature to check (some builtins): let the call itself decide.
-        return tuple(args), kwargs
     return bound.args, bound.kwargs
 
 

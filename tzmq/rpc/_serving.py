@@ -22,7 +22,7 @@ import logging
 import reprlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from tzmq import ZMQStream
 
@@ -39,8 +39,7 @@ _log = logging.getLogger("tzmq.rpc")
 Finish = Callable[[Any, "BaseException | None"], None]
 
 
-@dataclass(frozen=True)
-class CallInfo:
+class CallInfo(NamedTuple):
     """What a handler may know about the call it is running.
 
     ``deadline`` is in the IOLoop's time (``IOLoop.current().time()``), None

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, Protocol
 
-from .. import _jsonapi
+import simplejson
 
 __all__ = ["Codec", "JsonCodec", "MsgpackCodec"]
 
@@ -85,18 +85,30 @@ class JsonCodec:
         table = dict(translation_table or {})
         self._encoders = _lookup(table)
         self._decoders = {code: decode for code, (_, _, decode) in table.items()}
+        # One encoder and decoder for the codec's life: simplejson builds a new
+        # one per call when given options, a cost paid on every argument.
+        # tzmq._jsonapi's settings, plus: a Decimal or bytes goes through the
+        # table (or fails), rather than out as a float or as decoded text.
+        self._encode = simplejson.JSONEncoder(
+            separators=(",", ":"),
+            ensure_ascii=False,
+            allow_nan=False,
+            default=self._default,
+            use_decimal=False,
+            encoding=None,  # type: ignore[arg-type]  # None: bytes are not text
+        ).encode
+        self._decode = simplejson.JSONDecoder(object_hook=self._object_hook).decode
 
     def packb(self, value: Any) -> bytes:
-        # A Decimal or bytes goes through the table (or fails), rather than out
-        # as a float or as text decoded from the bytes.
         try:
-            return _jsonapi.dumps(value, default=self._default, use_decimal=False, encoding=None)
+            text: str = self._encode(value)
         except ValueError as error:  # NaN, infinities, circular references
             raise TypeError(f"cannot encode as JSON: {error}") from error
+        return text.encode("utf-8")
 
     def unpackb(self, data: bytes) -> Any:
         try:
-            return _jsonapi.loads(data, object_hook=self._object_hook)
+            return self._decode(data.decode("utf-8"))
         except RecursionError as error:
             raise ValueError("JSON nested too deeply") from error
 

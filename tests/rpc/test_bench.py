@@ -1,0 +1,26 @@
+"""benchmarks/rpc.py runs every implementation and checks every answer."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from benchmarks import rpc as bench
+
+
+def test_a_short_run_measures_every_row() -> None:
+    lines = asyncio.run(bench.run(calls=40, rounds=1, only=None))
+    names = bench.implementations()
+    assert "aiozmq.rpc" in names
+    assert len(lines) == 1 + 2 * len(names)
+    for line in lines[1:]:
+        assert float(line.split()[-3].replace(",", "")) > 0, line
+
+
+def test_a_wrong_answer_fails_the_run() -> None:
+    async def wrong(i: int) -> int:
+        return i
+
+    with pytest.raises(RuntimeError, match="gave"):
+        asyncio.run(bench._measure(wrong, 5, 2, bench.Result()))
