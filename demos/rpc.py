@@ -32,6 +32,7 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import tornado.web
@@ -133,6 +134,13 @@ class FailHandler(AddHandler):
             self.write({"error": type(error).__name__, "args": list(error.args)})
 
 
+async def _eventually(check: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Let the loop run until ``check()`` holds or ``seconds`` pass (the caller then checks)."""
+    give_up = time.monotonic() + seconds
+    while not check() and time.monotonic() < give_up:
+        await asyncio.sleep(0.01)
+
+
 async def _until_subscribed(publish: Any, got: list[Any]) -> None:
     """Publish probes until one arrives: PUB drops what it sends before a subscription."""
     give_up = time.monotonic() + 5
@@ -185,6 +193,8 @@ async def _run(calls: int) -> tuple[int, str]:
                     problems.append(f"/api/{path} gave {error.code}, not {status}")
                 elif path == "fail" and json.loads(body).get("error") != "ValueError":
                     problems.append("the remote error was not translated")
+        # The server's copy of the deadline passes just after the caller's.
+        await _eventually(lambda: api.cancelled > 0)
         if api.cancelled != 1 or server.stats.expired != 1:
             problems.append("the deadline did not cancel the slow handler on the server")
         for i in range(calls):
@@ -194,9 +204,7 @@ async def _run(calls: int) -> tuple[int, str]:
         for i in range(calls):
             await publisher.publish("news").put(i)
             await publisher.publish("other").put(-1)
-        give_up = time.monotonic() + 5
-        while (len(jobs.got) < calls or len(notices.got) < calls) and time.monotonic() < give_up:
-            await asyncio.sleep(0.01)
+        await _eventually(lambda: len(jobs.got) >= calls and len(notices.got) >= calls)
         if jobs.got != list(range(calls)):
             problems.append(f"pipeline: {len(jobs.got)} of {calls} jobs, or out of order")
         if [n for n in notices.got if n != "probe"] != list(range(calls)):
