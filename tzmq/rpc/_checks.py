@@ -1,8 +1,8 @@
 """Argument checks shared by the request/reply and RPC modules.
 
-Owns the rules for what callers may pass (durations, frames, endpoints), so
-bad input fails at the call with the same message everywhere. Pure functions:
-safe from any thread.
+Owns the rules for what callers may pass (durations, frames, endpoints,
+codecs), so bad input fails at the call with the same message everywhere.
+Pure functions: safe from any thread.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from typing import Any
 
 import zmq
 
-__all__ = ["endpoints", "frames", "optional_seconds", "positive_int", "seconds"]
+from .codec import Codec, JsonCodec, TranslationTable
+
+__all__ = ["endpoints", "frames", "optional_seconds", "pick_codec", "positive_int", "seconds"]
 
 _FRAME_TYPES = (bytes, bytearray, memoryview, zmq.Frame)
 
@@ -63,3 +65,14 @@ def endpoints(name: str, value: str | Iterable[str] | None) -> list[str]:
         if not isinstance(item, str) or not item:
             raise TypeError(f"{name} must be endpoint strings, not {item!r}")
     return items
+
+
+def pick_codec(codec: Codec | None, translation_table: TranslationTable | None) -> Codec:
+    """``codec``, or the default JSON codec with ``translation_table``."""
+    if codec is None:
+        return JsonCodec(translation_table)
+    if translation_table is not None:
+        raise ValueError("give translation_table to the codec, not beside it")
+    if not (callable(getattr(codec, "packb", None)) and callable(getattr(codec, "unpackb", None))):
+        raise TypeError(f"codec must have packb and unpackb, not {type(codec).__name__}")
+    return codec

@@ -5,7 +5,8 @@ method, checking the arguments against its signature, running it (plain
 code inline; a coroutine, or anything returning an awaitable, as a task),
 cancelling it at its deadline, logging its failure if asked, and bounding
 the tasks running at once. Each server says how a request is read off the
-wire and what to do with the outcome (`Serving._run`'s ``finish``).
+wire and what to do with the outcome (`Serving._run`'s ``finish``);
+`start` is what every ``serve_*`` factory does.
 
 The handler running a call can read `current_call()`: the call's method
 name, deadline and the caller's CURVE ``User-Id``.
@@ -22,21 +23,35 @@ import logging
 import reprlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from datetime import timedelta
+from typing import Any, NamedTuple, TypeVar
+
+import zmq
+from tornado.ioloop import IOLoop
 
 from tzmq import ZMQStream
 
+from ._checks import optional_seconds, pick_codec, positive_int
 from ._dispatch import bind_arguments, check_handler, dispatch
-from ._sockets import user_id_reader
-from .codec import Codec
+from ._sockets import open_stream, user_id_reader
+from .codec import Codec, TranslationTable
 from .errors import ParametersError, ServiceClosedError
 from .server import ServerStats
 
-__all__ = ["CallInfo", "CallStats", "Finish", "Serving", "current_call"]
+__all__ = ["CallInfo", "CallStats", "Finish", "Serving", "SocketArgs", "current_call", "start"]
 
 _log = logging.getLogger("tzmq.rpc")
 
 Finish = Callable[[Any, "BaseException | None"], None]
+# Where a server's socket comes from: (context, socket, bind, connect, io_loop).
+SocketArgs = tuple[
+    "zmq.Context[Any] | None",
+    "zmq.Socket[Any] | None",
+    "str | Iterable[str] | None",
+    "str | Iterable[str] | None",
+    "IOLoop | None",
+]
+S = TypeVar("S", bound="Serving")
 
 
 class CallInfo(NamedTuple):
@@ -254,3 +269,28 @@ class Serving:
                 )
         if not self._closed:
             finish(result, error)
+
+
+def start(
+    cls: type[S],
+    kind: int,
+    handler: Any,
+    sockets: SocketArgs,
+    codec: Codec | None,
+    translation_table: TranslationTable | None,
+    log_exceptions: bool,
+    exclude_log_exceptions: Iterable[type[BaseException]],
+    timeout: float | timedelta | None,
+    max_concurrent: int,
+) -> S:
+    """A server of class ``cls`` on a socket of type ``kind``: what every ``serve_*`` does."""
+    seconds = optional_seconds("timeout", timeout)
+    bound = positive_int("max_concurrent", max_concurrent)
+    chosen = pick_codec(codec, translation_table)
+    exclude = tuple(exclude_log_exceptions)
+    stream = open_stream(kind, *sockets)
+    try:
+        return cls(stream, handler, chosen, log_exceptions, exclude, seconds, bound)
+    except BaseException:
+        stream.close(linger=0)
+        raise

@@ -20,12 +20,11 @@ from typing import Any
 import zmq
 from tornado.ioloop import IOLoop
 
-from ._checks import optional_seconds, positive_int
+from ._checks import pick_codec
 from ._oneway import MethodCall, OneWayClient, OutcomeReporter
-from ._serving import Serving
+from ._serving import Serving, start
 from ._sockets import open_stream
 from .codec import Codec, TranslationTable
-from .rpc import pick_codec
 
 __all__ = ["PipelineClient", "PipelineServer", "connect_pipeline", "serve_pipeline"]
 
@@ -95,14 +94,15 @@ async def serve_pipeline(
     ``timeout`` cancels a coroutine handler still running after it; at most
     ``max_concurrent`` run at once, then the server stops reading.
     """
-    seconds = optional_seconds("timeout", timeout)
-    bound = positive_int("max_concurrent", max_concurrent)
-    chosen = pick_codec(codec, translation_table)
-    stream = open_stream(zmq.PULL, context, socket, bind, connect, io_loop)
-    try:
-        return PipelineServer(
-            stream, handler, chosen, log_exceptions, exclude_log_exceptions, seconds, bound
-        )
-    except BaseException:
-        stream.close(linger=0)
-        raise
+    return start(
+        PipelineServer,
+        zmq.PULL,
+        handler,
+        (context, socket, bind, connect, io_loop),
+        codec,
+        translation_table,
+        log_exceptions,
+        exclude_log_exceptions,
+        timeout,
+        max_concurrent,
+    )

@@ -22,12 +22,11 @@ from typing import Any
 import zmq
 from tornado.ioloop import IOLoop
 
-from ._checks import optional_seconds, positive_int
+from ._checks import pick_codec
 from ._oneway import MethodCall, OneWayClient, OutcomeReporter
-from ._serving import Serving
+from ._serving import Serving, start
 from ._sockets import open_stream
 from .codec import Codec, TranslationTable
-from .rpc import pick_codec
 
 __all__ = ["PubSubClient", "PubSubServer", "connect_pubsub", "serve_pubsub"]
 
@@ -119,9 +118,6 @@ async def serve_pubsub(
     ``timeout`` cancels a coroutine handler still running after it; at most
     ``max_concurrent`` run at once, then the server stops reading.
     """
-    seconds = optional_seconds("timeout", timeout)
-    bound = positive_int("max_concurrent", max_concurrent)
-    chosen = pick_codec(codec, translation_table)
     if subscribe is None:
         topics: list[str | bytes] = []
     elif isinstance(subscribe, (str, bytes)):
@@ -129,14 +125,18 @@ async def serve_pubsub(
     else:
         topics = list(subscribe)
     encoded = [_topic(topic) for topic in topics]
-    stream = open_stream(zmq.SUB, context, socket, bind, connect, io_loop)
-    try:
-        server = PubSubServer(
-            stream, handler, chosen, log_exceptions, exclude_log_exceptions, seconds, bound
-        )
-    except BaseException:
-        stream.close(linger=0)
-        raise
+    server = start(
+        PubSubServer,
+        zmq.SUB,
+        handler,
+        (context, socket, bind, connect, io_loop),
+        codec,
+        translation_table,
+        log_exceptions,
+        exclude_log_exceptions,
+        timeout,
+        max_concurrent,
+    )
     for topic in encoded:
         server.subscribe(topic)
     return server

@@ -50,12 +50,12 @@ from typing import Any
 import zmq
 from tornado.ioloop import IOLoop
 
-from ._checks import optional_seconds, positive_int
+from ._checks import optional_seconds, pick_codec, positive_int
 from ._correlate import Call, Correlator
 from ._dispatch import ErrorTable, error_info, error_table, translate_error
-from ._serving import Serving
+from ._serving import Serving, start
 from ._sockets import open_stream
-from .codec import Codec, JsonCodec, TranslationTable
+from .codec import Codec, TranslationTable
 from .errors import ServiceClosedError
 
 __all__ = ["RPCClient", "RPCServer", "connect_rpc", "serve_rpc"]
@@ -72,17 +72,6 @@ _WITHDRAWAL = [b"", b"", b""]
 
 def _prefix() -> bytes:
     return _PREFIX.pack(os.getpid() % 0x10000, random.randrange(0x10000))
-
-
-def pick_codec(codec: Codec | None, translation_table: TranslationTable | None) -> Codec:
-    """``codec``, or the default JSON codec with ``translation_table``."""
-    if codec is None:
-        return JsonCodec(translation_table)
-    if translation_table is not None:
-        raise ValueError("give translation_table to the codec, not beside it")
-    if not (callable(getattr(codec, "packb", None)) and callable(getattr(codec, "unpackb", None))):
-        raise TypeError(f"codec must have packb and unpackb, not {type(codec).__name__}")
-    return codec
 
 
 class _MethodCall:
@@ -337,14 +326,15 @@ async def serve_rpc(
     ``max_concurrent`` coroutine handlers run at once; beyond that the
     server stops reading and requests wait in libzmq.
     """
-    seconds = optional_seconds("timeout", timeout)
-    bound = positive_int("max_concurrent", max_concurrent)
-    chosen = pick_codec(codec, translation_table)
-    stream = open_stream(zmq.ROUTER, context, socket, bind, connect, io_loop)
-    try:
-        return RPCServer(
-            stream, handler, chosen, log_exceptions, exclude_log_exceptions, seconds, bound
-        )
-    except BaseException:
-        stream.close(linger=0)
-        raise
+    return start(
+        RPCServer,
+        zmq.ROUTER,
+        handler,
+        (context, socket, bind, connect, io_loop),
+        codec,
+        translation_table,
+        log_exceptions,
+        exclude_log_exceptions,
+        timeout,
+        max_concurrent,
+    )
