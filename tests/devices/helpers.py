@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from typing import Any
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
 
 import zmq
+from tornado import gen
 
-from tests.rpc.helpers import bounded, until
 from tzmq import Socket
 
 __all__ = ["bounded", "inproc", "peer", "receive_n", "until"]
 
 _names = itertools.count()
+_WAIT = 3.0
+T = TypeVar("T")
+
+
+async def bounded(awaitable: Awaitable[T], seconds: float = _WAIT) -> T:
+    """``await awaitable``, failing the test after ``seconds``."""
+    result: T = await gen.with_timeout(timedelta(seconds=seconds), awaitable)
+    return result
+
+
+async def until(check: Callable[[], bool]) -> None:
+    """Give the loop turns until ``check()`` holds; fail the test after the bound."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _WAIT
+    while not check():
+        if loop.time() > deadline:
+            raise AssertionError(f"not true within {_WAIT} s: {check}")
+        await asyncio.sleep(0.001)
 
 
 def inproc(role: str) -> str:

@@ -46,6 +46,7 @@ async def test_thread_proxy_starts_serves_is_steered_stops_and_joins(
     assert device.statistics is not None
     assert device.statistics.backend_received.messages == 20
     assert all(sock.closed for sock in device.sockets.values())
+    device.stop()  # once more, after the end: nothing to do, nothing raised
     with pytest.raises(RuntimeError, match="starts once"):
         device.start()
 

@@ -13,7 +13,7 @@ import pytest
 import zmq
 
 from tests.devices.helpers import inproc, peer, receive_n, until
-from tzmq import ZMQStream
+from tzmq import Socket, ZMQStream
 from tzmq.devices import Proxy
 
 HWM = 5
@@ -40,15 +40,21 @@ async def _stall(proxy: Proxy, producer: ZMQStream, messages: list[list[bytes]])
     await until(lambda: proxy.backend.sending() and not proxy.frontend.receiving())
 
 
-@pytest.mark.gen_test
-async def test_push_pull_stops_reading_at_the_hwm_and_loses_nothing(ctx: zmq.Context[Any]) -> None:
+async def _stalled_streamer(ctx: zmq.Context[Any], n: int) -> tuple[Proxy, ZMQStream, Socket]:
+    """A PULL/PUSH proxy stalled by a consumer that has not read yet, n messages sent."""
     proxy = _pipeline(ctx, zmq.PULL, zmq.PUSH)
     producer = ZMQStream(ctx.socket(zmq.PUSH))
     producer.sndhwm = HWM
     producer.connect(_address(proxy.frontend))
     consumer = peer(ctx, zmq.PULL, _address(proxy.backend), rcvhwm=HWM)
+    await _stall(proxy, producer, [[b"%d" % i] for i in range(n)])
+    return proxy, producer, consumer
+
+
+@pytest.mark.gen_test
+async def test_push_pull_stops_reading_at_the_hwm_and_loses_nothing(ctx: zmq.Context[Any]) -> None:
+    proxy, producer, consumer = await _stalled_streamer(ctx, N)
     messages = [[b"%d" % i] for i in range(N)]
-    await _stall(proxy, producer, messages)
     # Read: the consumer's pipe (SNDHWM + RCVHWM) plus the one message waiting
     # in the backend's queue. The rest waits in the producer and in libzmq.
     stats = proxy.statistics()
@@ -97,11 +103,7 @@ async def test_dealer_queue_pushes_back_both_ways_without_loss(ctx: zmq.Context[
 async def test_close_in_flight_hands_over_or_counts_every_message_read(
     ctx: zmq.Context[Any], caplog: pytest.LogCaptureFixture
 ) -> None:
-    proxy = _pipeline(ctx, zmq.PULL, zmq.PUSH)
-    producer = ZMQStream(ctx.socket(zmq.PUSH))
-    producer.connect(_address(proxy.frontend))
-    consumer = peer(ctx, zmq.PULL, _address(proxy.backend), rcvhwm=HWM)
-    await _stall(proxy, producer, [[b"%d" % i] for i in range(100)])
+    proxy, producer, consumer = await _stalled_streamer(ctx, 100)
     with caplog.at_level(logging.WARNING, "tzmq.devices"):
         unsent = proxy.close()
     # The queued message could not be handed to libzmq (the consumer's pipe is
@@ -121,16 +123,12 @@ async def test_close_in_flight_hands_over_or_counts_every_message_read(
 async def test_close_hands_a_queued_message_to_libzmq_when_it_has_room(
     ctx: zmq.Context[Any],
 ) -> None:
-    proxy = _pipeline(ctx, zmq.PULL, zmq.PUSH)
-    producer = ZMQStream(ctx.socket(zmq.PUSH))
-    producer.connect(_address(proxy.frontend))
-    consumer = peer(ctx, zmq.PULL, _address(proxy.backend), rcvhwm=HWM)
-    await _stall(proxy, producer, [[b"%d" % i] for i in range(100)])
-    proxy.pause()
-    # Make room behind the proxy's back while it is paused, then close: the
-    # queued message goes to libzmq at close, and counts as sent.
-    first = await receive_n(consumer, 2 * HWM)
-    await until(lambda: not proxy.backend.sending())
+    proxy, producer, consumer = await _stalled_streamer(ctx, 100)
+    # The consumer makes room with no loop turn in between (its receives
+    # complete at once), so the proxy's message is still queued when it
+    # closes: close() hands it to libzmq.
+    first = [consumer.recv_multipart().result() for _ in range(2 * HWM)]
+    assert proxy.backend.sending()
     assert proxy.close() == 0
     final = await proxy.join()
     assert (final.unsent, final.backend_sent.messages) == (0, 2 * HWM + 1)

@@ -89,31 +89,37 @@ class Pump:
             # ROUTER to ROUTER: the sender's id goes second, the addressee's first.
             msg[0], msg[1] = msg[1], msg[0]
         target = self.target
-        try:
-            target.send_multipart(msg)
-        except StreamClosedError:
-            self._on_socket_gone()
+        taken = self._offer(target, msg)
+        if taken is None:
             return
-        except zmq.ZMQError as error:
-            self._drop(error)
-        else:
+        if taken:
             if target.sending():
                 self._queued = (frames, nbytes)
             else:
                 self.sent.add(frames, nbytes)
         capture = self.capture
         if capture is not None:
-            try:
-                capture.send_multipart(msg if self._prefix is None else [self._prefix, *msg])
-            except StreamClosedError:
-                self._on_socket_gone()
+            taken = self._offer(capture, msg if self._prefix is None else [self._prefix, *msg])
+            if taken is None:
                 return
-            except zmq.ZMQError as error:
-                self._drop(error)
-            else:
-                self.captured += 1
+            self.captured += taken
         if self._queued is not None or (capture is not None and capture.sending()):
             self._block()
+
+    def _offer(self, stream: ZMQStream, msg: list[bytes]) -> bool | None:
+        """Send on ``stream``: True if taken (sent or queued), False if refused, None if gone.
+
+        A refusal is counted and logged; a socket gone closes the proxy.
+        """
+        try:
+            stream.send_multipart(msg)
+        except StreamClosedError:
+            self._on_socket_gone()
+            return None
+        except zmq.ZMQError as error:
+            self._drop(error)
+            return False
+        return True
 
     def _drop(self, error: zmq.ZMQError) -> None:
         self.dropped += 1

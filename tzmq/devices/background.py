@@ -162,7 +162,13 @@ class ThreadProxy(_Background):
             raise RuntimeError(f"the device could not start: {self._error}") from self._error
 
     def _run(self) -> None:
-        asyncio.run(self._serve())
+        # An IOLoop of our own, closed here: asyncio.run would close the asyncio
+        # loop under Tornado's wrapper of it, which Tornado would keep mapped.
+        io_loop = IOLoop(make_current=False)
+        try:
+            io_loop.run_sync(self._serve)
+        finally:
+            io_loop.close()
 
     async def _serve(self) -> None:
         try:
@@ -194,24 +200,6 @@ class ThreadProxy(_Background):
     def is_alive(self) -> bool:
         """True while the device's thread runs."""
         return self._thread is not None and self._thread.is_alive()
-
-
-class ThreadMonitoredQueue(ThreadProxy):
-    """A `MonitoredQueue` on its own IOLoop thread (pyzmq's ``ThreadMonitoredQueue``)."""
-
-    def __init__(
-        self,
-        in_type: int,
-        out_type: int,
-        mon_type: int = zmq.PUB,
-        in_prefix: bytes = b"in",
-        out_prefix: bytes = b"out",
-        *,
-        ctrl_type: int | None = None,
-        context: zmq.Context[Any] | None = None,
-    ) -> None:
-        self._prefixes = check_prefixes(in_prefix, out_prefix)
-        super().__init__(in_type, out_type, mon_type, ctrl_type=ctrl_type, context=context)
 
 
 # -- processes ------------------------------------------------------------------------
@@ -374,8 +362,10 @@ class ProcessProxy(_Background):
         return self._process is not None and bool(self._process.is_alive())
 
 
-class ProcessMonitoredQueue(ProcessProxy):
-    """A `MonitoredQueue` in its own process (pyzmq's ``ProcessMonitoredQueue``)."""
+class _Monitored:
+    """Makes a background proxy a monitored queue: a monitor socket and its prefixes."""
+
+    _prefixes: _Prefixes
 
     def __init__(
         self,
@@ -384,8 +374,23 @@ class ProcessMonitoredQueue(ProcessProxy):
         mon_type: int = zmq.PUB,
         in_prefix: bytes = b"in",
         out_prefix: bytes = b"out",
-        *,
-        ctrl_type: int | None = None,
+        **options: Any,
     ) -> None:
         self._prefixes = check_prefixes(in_prefix, out_prefix)
-        super().__init__(in_type, out_type, mon_type, ctrl_type=ctrl_type)
+        super().__init__(in_type, out_type, mon_type, **options)  # type: ignore[call-arg]
+
+
+class ThreadMonitoredQueue(_Monitored, ThreadProxy):
+    """A `MonitoredQueue` on its own IOLoop thread (pyzmq's ``ThreadMonitoredQueue``).
+
+    ``ThreadMonitoredQueue(in_type, out_type, mon_type=zmq.PUB, in_prefix=b"in",
+    out_prefix=b"out", *, ctrl_type=None, context=None)``; see `ThreadProxy`.
+    """
+
+
+class ProcessMonitoredQueue(_Monitored, ProcessProxy):
+    """A `MonitoredQueue` in its own process (pyzmq's ``ProcessMonitoredQueue``).
+
+    ``ProcessMonitoredQueue(in_type, out_type, mon_type=zmq.PUB, in_prefix=b"in",
+    out_prefix=b"out", *, ctrl_type=None)``; see `ProcessProxy`.
+    """

@@ -105,8 +105,11 @@ class Proxy:
     The proxy owns them from then on: it sets their receive callbacks,
     lifts a stream's send-queue limits (it queues at most one message per
     direction itself) and closes them all when it closes. ``capture`` gets a
-    copy of every message, both ways; ``control`` (REP or PAIR) takes
-    libzmq's commands (see `tzmq.devices._control`).
+    copy of every message, both ways. ``control`` (REP or PAIR) takes
+    libzmq's commands, one frame each: ``PAUSE``, ``RESUME``, ``TERMINATE``
+    and ``STATISTICS`` (answered with libzmq's eight ``uint64`` frames, see
+    `ProxyStatistics.to_frames`); on REP the others are answered with an
+    empty frame, and on either a bad command gets ``[b"ERROR", reason]``.
     """
 
     def __init__(
