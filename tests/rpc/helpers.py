@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from tornado import gen
 
-from tzmq.rpc import Request, RequestServer
+from tzmq.rpc import Request, RequestClient, RequestServer
 
 WAIT = timedelta(seconds=3)
 T = TypeVar("T")
@@ -55,3 +55,10 @@ class Holder:
 def serve(ctx: Any, handler: Callable[[Request], Any], **kwargs: Any) -> RequestServer:
     """A RequestServer on 127.0.0.1, a random port."""
     return RequestServer(handler, ctx, bind="tcp://127.0.0.1:*", **kwargs)
+
+
+def holding(ctx: Any, **client_options: Any) -> tuple[Holder, RequestServer, RequestClient]:
+    """A server whose `Holder` keeps every request, and a client connected to it."""
+    holder = Holder()
+    server = serve(ctx, holder)
+    return holder, server, RequestClient(ctx, connect=endpoint(server), **client_options)

@@ -11,7 +11,7 @@ import pytest
 import zmq
 from tornado.ioloop import IOLoop
 
-from tests.rpc.helpers import Holder, bounded, endpoint, serve, until
+from tests.rpc.helpers import Holder, bounded, endpoint, holding, serve, until
 from tzmq import ZMQStream
 from tzmq.rpc import (
     ClientClosedError,
@@ -88,9 +88,7 @@ async def test_handler_styles(ctx: zmq.Context[Any], handler: Any, expected: lis
 
 @pytest.mark.gen_test
 async def test_timeout_leaves_nothing_and_late_reply_is_dropped(ctx: zmq.Context[Any]) -> None:
-    holder = Holder()
-    server = serve(ctx, holder)
-    client = RequestClient(ctx, connect=endpoint(server))
+    holder, server, client = holding(ctx)
     with pytest.raises(RequestTimeout):
         await bounded(client.request(b"slow", timeout=0.05))
     assert client.in_flight == 0 and client.stats.timeouts == 1
@@ -107,9 +105,7 @@ async def test_timeout_leaves_nothing_and_late_reply_is_dropped(ctx: zmq.Context
 
 @pytest.mark.gen_test
 async def test_cancel_withdraws_the_request(ctx: zmq.Context[Any]) -> None:
-    holder = Holder()
-    server = serve(ctx, holder)
-    client = RequestClient(ctx, connect=endpoint(server), timeout=5)
+    holder, server, client = holding(ctx, timeout=5)
     future = client.request(b"x")
     (request,) = await holder.wait_for(1)
     future.cancel()
@@ -123,9 +119,7 @@ async def test_cancel_withdraws_the_request(ctx: zmq.Context[Any]) -> None:
 
 @pytest.mark.gen_test
 async def test_max_in_flight_waits_or_raises(ctx: zmq.Context[Any]) -> None:
-    holder = Holder()
-    server = serve(ctx, holder)
-    client = RequestClient(ctx, connect=endpoint(server), max_in_flight=2)
+    holder, server, client = holding(ctx, max_in_flight=2)
     first, second = client.request(b"1"), client.request(b"2")
     third = client.request(b"3")
     assert (client.in_flight, client.waiting) == (2, 1)
@@ -148,9 +142,7 @@ async def test_max_in_flight_waits_or_raises(ctx: zmq.Context[Any]) -> None:
 
 @pytest.mark.gen_test
 async def test_timeout_counts_the_wait_for_a_slot(ctx: zmq.Context[Any]) -> None:
-    holder = Holder()
-    server = serve(ctx, holder)
-    client = RequestClient(ctx, connect=endpoint(server), max_in_flight=1)
+    holder, server, client = holding(ctx, max_in_flight=1)
     held = client.request(b"held")
     with pytest.raises(RequestTimeout):
         await bounded(client.request(b"queued", timeout=0.05))
@@ -164,9 +156,7 @@ async def test_timeout_counts_the_wait_for_a_slot(ctx: zmq.Context[Any]) -> None
 
 @pytest.mark.gen_test
 async def test_close_fails_pending_requests(ctx: zmq.Context[Any]) -> None:
-    holder = Holder()
-    server = serve(ctx, holder)
-    client = RequestClient(ctx, connect=endpoint(server), max_in_flight=1)
+    _, server, client = holding(ctx, max_in_flight=1)
     sent, queued = client.request(b"1"), client.request(b"2")
     client.close()
     for future in (sent, queued):
@@ -319,9 +309,7 @@ async def test_failing_handlers_are_logged_and_the_server_goes_on(
 
 @pytest.mark.gen_test
 async def test_reply_frames_are_checked(ctx: zmq.Context[Any]) -> None:
-    holder = Holder()
-    server = serve(ctx, holder)
-    client = RequestClient(ctx, connect=endpoint(server))
+    holder, server, client = holding(ctx)
     future = client.request(b"x")
     (request,) = await holder.wait_for(1)
     with pytest.raises(TypeError):
@@ -409,9 +397,7 @@ async def test_server_behind_a_router_dealer_proxy(ctx: zmq.Context[Any]) -> Non
 
 @pytest.mark.gen_test
 async def test_server_close_cancels_handlers_and_drops_replies(ctx: zmq.Context[Any]) -> None:
-    holder = Holder()
-    server = serve(ctx, holder)
-    client = RequestClient(ctx, connect=endpoint(server), timeout=0.1)
+    holder, server, client = holding(ctx, timeout=0.1)
     future = client.request(b"x")
     (request,) = await holder.wait_for(1)
     server.close()
