@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import pickle
 from collections.abc import AsyncIterator, Callable, Sequence
-from threading import get_ident
 from typing import Any
 
 import zmq
@@ -44,7 +43,7 @@ from tornado.ioloop import IOLoop
 from .. import _jsonapi
 from . import _frames
 from ._futurecalls import RECV, RECV_INTO, RECV_MULTIPART, FutureCalls
-from ._loopthread import running_loop
+from ._loopthread import current_loop
 
 __all__ = ["CancelledError", "Context", "Socket"]
 
@@ -109,7 +108,7 @@ class Socket(zmq.Socket[Any]):
 
     def _pending(self) -> FutureCalls:
         calls = self._calls
-        if calls is not None and (calls.on_loop_thread() or running_loop() is None):
+        if calls is not None and (calls.on_loop_thread() or current_loop() is None):
             return calls
         if self.closed:
             raise zmq.ZMQError(zmq.ENOTSOCK, "socket is closed")
@@ -142,11 +141,7 @@ class Socket(zmq.Socket[Any]):
         self, flags: int = 0, copy: bool = True, track: bool = False
     ) -> asyncio.Future[list[Any]]:
         """Receive a whole multipart message as a list of frames."""
-        # The hottest call: FutureCalls.recv_multipart checks the thread itself.
-        calls = self._calls
-        if calls is None:
-            calls = self._pending()
-        return calls.recv_multipart(flags, copy, track)
+        return self._pending().recv(RECV_MULTIPART, int(flags), copy, track)
 
     def recv_into(  # type: ignore[override]
         self, buf: Any, /, *, nbytes: int = 0, flags: int = 0
@@ -198,19 +193,8 @@ class Socket(zmq.Socket[Any]):
 
         ``routing_id``/``group`` (libzmq's DRAFT options) are checked here.
         """
-        calls = self._calls
-        if (
-            type(data) is bytes
-            and not flags
-            and copy is True
-            and not track
-            and routing_id is None
-            and group is None
-            and calls is not None
-            and calls.thread_record._thread_id == get_ident()
-        ):
-            return calls.send_plain(data)
-        _frames.check_frame(data)
+        if type(data) is not bytes:
+            _frames.check_frame(data)
         options = _frames.draft_options(routing_id, group)
         return self._pending().send(data, int(flags), copy, track, options)
 
@@ -225,17 +209,6 @@ class Socket(zmq.Socket[Any]):
     ) -> asyncio.Future[Any]:
         """Send a multipart message; malformed ones raise here, nothing sent."""
         parts = _frames.check_message(msg_parts)
-        calls = self._calls
-        if (
-            not flags
-            and copy is True
-            and not track
-            and routing_id is None
-            and group is None
-            and calls is not None
-            and calls.thread_record._thread_id == get_ident()
-        ):
-            return calls.send_plain(parts if type(parts) is list else list(parts))
         options = _frames.draft_options(routing_id, group)
         return self._pending().send(
             parts if type(parts) is list else list(parts), int(flags), copy, track, options
