@@ -51,7 +51,7 @@ def check_frame(part: Any, index: int = 0) -> None:
 def all_bytes(parts: Sequence[Any]) -> bool:
     """True when every frame is ``bytes``: immutable, so a queue may keep them as they are."""
     # A loop, not all(<generator>): this runs on every queued multipart
-    # message, and the generator costs ~150 ns more.
+    # message, and a generator is an object and a frame more.
     for part in parts:  # noqa: SIM110
         if type(part) is not bytes:
             return False

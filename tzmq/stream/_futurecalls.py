@@ -111,7 +111,6 @@ class FutureCalls:
     """The pending calls of one future socket, served on one IOLoop."""
 
     __slots__ = (
-        "_aio_loop",
         "_closed",
         "_hot",
         "_owner",
@@ -119,6 +118,7 @@ class FutureCalls:
         "_raw_recv",
         "_raw_send",
         "_streak",
+        "aio_loop",
         "io_loop",
         "max_batch",
         "polls",
@@ -134,7 +134,7 @@ class FutureCalls:
         self._raw_recv = raw.recv
         self._raw_send = direct_send(raw)
         self.io_loop = io_loop
-        self._aio_loop: asyncio.AbstractEventLoop = io_loop.asyncio_loop  # type: ignore[attr-defined]
+        self.aio_loop: asyncio.AbstractEventLoop = io_loop.asyncio_loop  # type: ignore[attr-defined]
         self.max_batch = 256
         self.recvs: deque[_Recv] = deque()
         self.sends: deque[_Send] = deque()
@@ -147,7 +147,7 @@ class FutureCalls:
 
     def on_loop_thread(self) -> bool:
         """True on the thread running this loop."""
-        return here(self._aio_loop)
+        return here(self.aio_loop)
 
     @property
     def idle(self) -> bool:
@@ -187,7 +187,7 @@ class FutureCalls:
         target: tuple[Any, int] | None = None,
     ) -> asyncio.Future[Any]:
         """Start a receive; the future completes at once if a message is waiting."""
-        future: asyncio.Future[Any] = self._aio_loop.create_future()
+        future: asyncio.Future[Any] = self.aio_loop.create_future()
         if self._closed:
             future.set_exception(zmq.ZMQError(zmq.ENOTSOCK, "socket is closed"))
             return future
@@ -199,7 +199,10 @@ class FutureCalls:
             received = False
             try:
                 if self._hot or get_option(self._raw, EVENTS) & POLLIN:
-                    result = self._receive(kind, flags, copy, track, target)
+                    if kind == RECV_MULTIPART:
+                        result = recv_message(self._raw_recv, copy, flags | NOBLOCK, track)
+                    else:
+                        result = self._receive(kind, flags, copy, track, target)
                     received = True
             except zmq.Again:
                 pass
@@ -211,8 +214,12 @@ class FutureCalls:
                 return self._after_again(future, kind, flags, copy, track, load, target)
             self._hot = True
             self._streak += 1
-            _settle(future, result, load)
-            self._touched(0)
+            if load is None:
+                future.set_result(result)
+            else:
+                _settle(future, result, load)
+            if self.watch.interest:
+                self.watch.touched()
             return future
         elif flags & NOBLOCK:
             # The streak budget is spent; a DONTWAIT caller still gets an answer now.
@@ -243,7 +250,7 @@ class FutureCalls:
     def _wait_recv(self, waiter: _Recv, proven_idle: int) -> asyncio.Future[Any]:
         timeout = get_option(self._raw, _RCVTIMEO)
         if isinstance(timeout, int) and timeout >= 0:
-            waiter.timer = self._aio_loop.call_later(
+            waiter.timer = self.aio_loop.call_later(
                 timeout / 1000, self._expire, self.recvs, waiter
             )
         self.recvs.append(waiter)
@@ -324,13 +331,14 @@ class FutureCalls:
         kwargs: dict[str, Any] | None,
     ) -> asyncio.Future[Any]:
         """Start a send of ``data`` (one frame, or a list of frames: multipart)."""
-        future: asyncio.Future[Any] = self._aio_loop.create_future()
+        future: asyncio.Future[Any] = self.aio_loop.create_future()
         if self._closed:
             future.set_exception(zmq.ZMQError(zmq.ENOTSOCK, "socket is closed"))
             return future
         if not self.sends:
+            parts = data if type(data) is list else (data,)
             try:
-                result = self._transmit(data, flags, copy, track, kwargs)
+                result = send_message(self._raw, self._raw_send, parts, flags, copy, track, kwargs)
             except zmq.Again:
                 if flags & NOBLOCK:
                     future.set_exception(zmq.Again())
@@ -340,7 +348,8 @@ class FutureCalls:
                 return future
             else:
                 future.set_result(result)
-                self._touched(0)
+                if self.watch.interest:
+                    self.watch.touched()
                 return future
         elif flags & NOBLOCK:
             future.set_exception(zmq.Again())
@@ -356,7 +365,7 @@ class FutureCalls:
         """Queue a send libzmq refused (or that must wait behind others)."""
         timeout = get_option(self._raw, _SNDTIMEO)
         if isinstance(timeout, int) and timeout >= 0:
-            waiter.timer = self._aio_loop.call_later(
+            waiter.timer = self.aio_loop.call_later(
                 timeout / 1000, self._expire, self.sends, waiter
             )
         self.sends.append(waiter)
@@ -380,15 +389,15 @@ class FutureCalls:
 
     def poll(self, events: int, timeout: float | None) -> asyncio.Future[int]:
         """A future for the subset of ``events`` ready, or 0 after ``timeout`` seconds."""
-        future: asyncio.Future[int] = self._aio_loop.create_future()
+        future: asyncio.Future[int] = self.aio_loop.create_future()
         ready = get_option(self._raw, EVENTS) & events
         if ready or timeout == 0:
             future.set_result(ready)
-            self._touched(0)
+            self.watch.touched()  # the EVENTS read ate the edge
             return future
         waiter = _Poll(future, events)
         if timeout is not None:
-            waiter.timer = self._aio_loop.call_later(timeout, self._expire_poll, waiter)
+            waiter.timer = self.aio_loop.call_later(timeout, self._expire_poll, waiter)
         self.polls.append(waiter)
         self._update_interest()
         return future
@@ -415,12 +424,6 @@ class FutureCalls:
         self.polls = waiting
 
     # -- the watch calls these (see _watch.WatchClient) ------------------------
-
-    def _touched(self, proven_idle: int) -> None:
-        # An immediate operation may have eaten the FD's edge while another
-        # client (or our own other queue) waits: let the watch re-check.
-        if self.watch.interest & ~proven_idle:
-            self.watch.wake()
 
     def on_ready(self, events: int, bulk: bool) -> int:
         self._streak = 0
@@ -477,5 +480,5 @@ class FutureCalls:
                 # A socket closed after IOLoop.close(): the future is settled, but
                 # asyncio cannot schedule an awaiting caller's wake-up on a closed
                 # loop. Raising here would leave the socket open and term() hanging.
-                if not self._aio_loop.is_closed():
+                if not self.aio_loop.is_closed():
                     raise

@@ -40,6 +40,7 @@ from tornado.ioloop import IOLoop
 
 from . import _frames
 from ._callbacks import run_callback
+from ._watch import SocketWatch
 from ._wire import NOBLOCK, REFUSED, SOCKET_GONE, direct_send, send_message
 
 __all__ = ["Inbox", "Pending", "SendCallback", "SendQueue", "SendQueueFull"]
@@ -128,8 +129,8 @@ class SendQueue:
         "_on_backlog",
         "_send",
         "_socket",
-        "_touched",
         "_waiters",
+        "_watch",
         "blocked",
         "entries",
         "high",
@@ -145,17 +146,17 @@ class SendQueue:
         self,
         socket: zmq.Socket[Any],
         io_loop: IOLoop,
+        watch: SocketWatch,
         on_backlog: Callable[[], None],
-        touched: Callable[[], None],
     ) -> None:
-        """``on_backlog`` is called when the queue turns non-empty or empty;
-        ``touched`` after libzmq took a message outside the stream's pass."""
+        """``watch`` is told when libzmq took a message outside its pass;
+        ``on_backlog`` is called when the queue turns non-empty or empty."""
         self._socket = socket
         self._send = direct_send(socket)
         self._io_loop = io_loop
         self._aio_loop: asyncio.AbstractEventLoop = io_loop.asyncio_loop  # type: ignore[attr-defined]
         self._on_backlog = on_backlog
-        self._touched = touched
+        self._watch = watch
         # Never replaced, only mutated.
         self.entries: deque[Entry] = deque()
         self.nbytes = 0
@@ -272,11 +273,41 @@ class SendQueue:
                 if error.errno not in REFUSED:
                     raise
             else:
-                self._touched()
-                if callback is not None or self.send_callback is not None:
-                    self._notify_sent(list(parts), status, callback)
+                if (
+                    callback is not None
+                    or self.send_callback is not None
+                    or not self._watch.in_pass
+                ):
+                    self._sent_directly(parts, status, callback)
                 return
         self.push(parts, flags, copy, track, callback, kwargs)
+
+    def send_frame(self, data: bytes) -> None:
+        """`send` of one ``bytes`` frame with default options: a producer's commonest call."""
+        if not self.entries:
+            try:
+                self._send(data, NOBLOCK)
+            except zmq.ZMQError as error:
+                if error.errno not in REFUSED:
+                    raise
+            else:
+                if not self._watch.in_pass or self.send_callback:
+                    self._sent_directly((data,), None, None)
+                return
+        self.push((data,))
+
+    def _sent_directly(
+        self, parts: Sequence[Any], status: Any, callback: SendCallback | None
+    ) -> None:
+        """After libzmq took a message at once: re-check readiness, schedule its callbacks."""
+        watch = self._watch
+        if not watch.in_pass:
+            # Outside the watch's pass (a timer, a coroutine, another stream's
+            # callback): the send may have eaten the FD's edge of a message
+            # that just arrived.
+            watch.touched()
+        if callback is not None or self.send_callback is not None:
+            self._notify_sent(list(parts), status, callback)
 
     def push(
         self,
@@ -334,9 +365,7 @@ class SendQueue:
                     self.report_error(list(entry.parts), error, entry.callback)
                     return True
             else:
-                self._touched()
-                if entry.callback is not None or self.send_callback is not None:
-                    self._notify_sent(list(entry.parts), status, entry.callback)
+                self._sent_directly(entry.parts, status, entry.callback)
                 return True
         self.put(entry)
         return True
@@ -408,7 +437,7 @@ class SendQueue:
                 self._wake_drainers()
             if not entries:
                 self._on_backlog()
-            self._touched()
+            self._watch.touched()
         return sent
 
     # -- send callbacks ------------------------------------------------------------

@@ -126,14 +126,14 @@ class SocketWatch:
         "__weakref__",
         "_clients",
         "_fd",
-        "_in_pass",
-        "_interest",
         "_key",
         "_registered",
         "_scheduled",
         "_solo",
         "_sweep",
         "_swept",
+        "in_pass",
+        "interest",
         "io_loop",
         "socket",
     )
@@ -163,9 +163,11 @@ class SocketWatch:
         self._fd: int = socket.FD
         self._clients: dict[WatchClient, int] = {}
         self._solo: WatchClient | None = None  # the only client, when there is one
-        self._interest = 0
+        self.interest = 0
+        """The union of what all clients want (read-only outside this class)."""
         self._scheduled = False
-        self._in_pass = False
+        self.in_pass = False
+        """True while a pass serves the clients (read-only outside this class)."""
         self._registered = False
         self._sweep = _Sweep.of(io_loop)
         self._swept = False  # in its sweep's set (which holds it weakly)
@@ -187,7 +189,7 @@ class SocketWatch:
                 # get the same FD number (close, make a new one, wrap it), and
                 # registering it would fail with "fd added twice".
                 stale._socket_gone(zmq.ZMQError(zmq.ENOTSOCK))
-            self.io_loop.add_handler(self.socket, self._on_fd, IOLoop.READ)
+            self.io_loop.add_handler(self.socket, self._pass, IOLoop.READ)
             self._by_fd[fd_key] = self
             self._registered = True
 
@@ -219,16 +221,11 @@ class SocketWatch:
             if grown & ~proven_idle:
                 self.wake()
 
-    @property
-    def interest(self) -> int:
-        """The union of what all clients want."""
-        return self._interest
-
     def _recompute_interest(self) -> None:
         interest = 0
         for bits in self._clients.values():
             interest |= bits
-        self._interest = interest
+        self.interest = interest
         clients = self._clients
         self._solo = next(iter(clients)) if len(clients) == 1 else None
 
@@ -239,7 +236,7 @@ class SocketWatch:
 
         Inside a pass this is free: the pass re-checks before it sleeps.
         """
-        if self._scheduled or self._in_pass or not self._registered:
+        if self._scheduled or self.in_pass or not self._registered:
             return
         self._scheduled = True
         self.io_loop.add_callback(self._on_scheduled)
@@ -251,7 +248,7 @@ class SocketWatch:
         have consumed the FD's edge of a message that is now waiting. Free
         inside a pass, while nothing is wanted, and when a pass is already due.
         """
-        if self._interest and not self._in_pass and not self._scheduled and self._registered:
+        if self.interest and not self.in_pass and not self._scheduled and self._registered:
             self._scheduled = True
             self.io_loop.add_callback(self._on_scheduled)
 
@@ -271,7 +268,7 @@ class SocketWatch:
     def close(self) -> None:
         """Drop every client and release the FD (idempotent)."""
         self._clients.clear()
-        self._interest = 0
+        self.interest = 0
         self._solo = None
         self._unregister()
 
@@ -294,7 +291,7 @@ class SocketWatch:
 
     def recheck(self) -> None:
         """Read EVENTS now and wake if something wanted is ready (the sweep's probe)."""
-        if self._scheduled or self._in_pass or not self._registered or not self._interest:
+        if self._scheduled or self.in_pass or not self._registered or not self.interest:
             return
         if self.socket.closed:
             self._socket_gone(zmq.ZMQError(zmq.ENOTSOCK))
@@ -306,41 +303,42 @@ class SocketWatch:
                 raise
             self._socket_gone(error)
             return
-        if events & self._interest:
+        if events & self.interest:
             self.wake()
 
     # -- the pass --------------------------------------------------------------
 
-    def _on_fd(self, fd: Any, events: int) -> None:
-        # On an FD wake-up with a pass already due this loop iteration: that
-        # pass reads EVENTS, which also clears the FD; one now would double the batch.
-        if not self._scheduled:
-            self._pass(True)
-
     def _on_scheduled(self) -> None:
         self._scheduled = False
         if self._registered:
-            self._pass(False)
+            self._pass()
 
-    def _pass(self, fd_woke: bool) -> None:
+    def _pass(self, fd: Any = None, events: int = 0) -> None:
         """Serve the clients while what they want is ready, at most `MAX_ROUNDS` times.
 
-        Ends when a fresh ``EVENTS`` read (or a receive that met EAGAIN while
-        receiving was all that was wanted) shows nothing wanted is ready, or
-        yields to the loop with a scheduled pass when the budget ran out.
+        Tornado calls this with the FD's ``events`` (an FD wake-up);
+        `_on_scheduled` with none. Ends when a fresh ``EVENTS`` read (or a
+        receive that met EAGAIN while receiving was all that was wanted) shows
+        nothing wanted is ready, or yields to the loop with a scheduled pass
+        when the budget ran out.
         """
+        fd_woke = events != 0
+        if fd_woke and self._scheduled:
+            # A pass is already due this loop iteration: it reads EVENTS, which
+            # also clears the FD; one now would double the batch.
+            return
         socket = self.socket
         if socket.closed:
             self._socket_gone(zmq.ZMQError(zmq.ENOTSOCK))
             return
-        self._in_pass = True
+        self.in_pass = True
         busy = False
         try:
-            want = self._interest
+            want = self.interest
             # On an FD wake-up with only receiving wanted, a receive tells as
             # much as an EVENTS read, and usually yields the message at the same time.
             events = POLLIN if fd_woke and want == POLLIN else get_option(socket, EVENTS)
-            bulk = not fd_woke
+            bulk = False
             for _ in range(MAX_ROUNDS):
                 ready = events & want
                 if not ready:
@@ -354,7 +352,7 @@ class SocketWatch:
                     for client, wanted in list(self._clients.items()):
                         if ready & wanted:
                             status |= client.on_ready(ready & wanted, bulk)
-                want = self._interest
+                want = self.interest
                 if not self._registered or not want:
                     # Nothing left to prove: whoever wants something next calls
                     # want(), which re-checks the socket.
@@ -374,7 +372,7 @@ class SocketWatch:
             self._socket_gone(error)
             return
         finally:
-            self._in_pass = False
+            self.in_pass = False
         if busy:
             # Budget spent with work left: yield to the loop, then come back.
             self.wake()

@@ -107,10 +107,14 @@ def recv_message(
     socket's state machine allows no receive now.
     """
     frame = recv(flags, False, track)
-    if frame.more:
-        frames = [frame]
+    if copy:
+        msg = [frame.bytes]
         while frame.more:
             frame = recv(flags, False, track)
-            frames.append(frame)
-        return [part.bytes for part in frames] if copy else frames
-    return [frame.bytes] if copy else [frame]
+            msg.append(frame.bytes)
+        return msg
+    frames = [frame]
+    while frame.more:
+        frame = recv(flags, False, track)
+        frames.append(frame)
+    return frames

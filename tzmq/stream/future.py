@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+from asyncio import get_running_loop
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -43,7 +44,6 @@ from tornado.ioloop import IOLoop
 from .. import _jsonapi
 from . import _frames
 from ._futurecalls import RECV, RECV_INTO, RECV_MULTIPART, FutureCalls
-from ._loopthread import current_loop
 
 __all__ = ["CancelledError", "Context", "Socket"]
 
@@ -107,9 +107,14 @@ class Socket(zmq.Socket[Any]):
     # -- which loop ------------------------------------------------------------
 
     def _pending(self) -> FutureCalls:
+        """The calls of the loop running in this thread (binding the socket to it)."""
         calls = self._calls
-        if calls is not None and (calls.on_loop_thread() or current_loop() is None):
-            return calls
+        if calls is not None:
+            try:
+                if get_running_loop() is calls.aio_loop:
+                    return calls
+            except RuntimeError:
+                return calls  # no loop runs here: set-up code, before the loop starts
         if self.closed:
             raise zmq.ZMQError(zmq.ENOTSOCK, "socket is closed")
         return self._bind(self._io_loop or IOLoop.current())

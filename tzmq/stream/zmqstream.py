@@ -46,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import pickle
+from asyncio import get_running_loop
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from time import monotonic
@@ -165,7 +166,7 @@ class ZMQStream(SocketPassThrough):
         self._close_callback: Callable[[], Any] | None = None
         self._closing = False
         self._watch = SocketWatch.get(plain, self.io_loop)
-        self._queue = SendQueue(plain, self.io_loop, self._update_interest, self._watch.touched)
+        self._queue = SendQueue(plain, self.io_loop, self._watch, self._update_interest)
         self._queue.set_limits(queue_hwm, queue_hwm_bytes, queue_lwm, queue_lwm_bytes)
         self._inbox = Inbox(self._queue, lambda: self.io_loop.add_callback(self._take_inbox))
         if self._on_loop_thread():
@@ -184,11 +185,26 @@ class ZMQStream(SocketPassThrough):
         """On the loop's thread, or the loop is not running yet: asked by every send."""
         return here_or_idle(self._aio_loop)
 
+    def _loop_here(self) -> bool:
+        """The send fast paths' gate: an open stream, on its running loop's thread."""
+        try:
+            return get_running_loop() is self._aio_loop and not self._closing
+        except RuntimeError:
+            return False
+
     def _attach(self) -> None:
-        # A stream made on another thread may be closed before the loop gets here.
-        if not self._closing:
+        # A stream made on another thread may be closed (there) before the
+        # loop gets here, or while it registers the FD.
+        if self._closing:
+            return
+        try:
             self._watch.attach(self)
-            self._update_interest()
+        except zmq.ZMQError as error:
+            if error.errno not in SOCKET_GONE:
+                raise
+            self._watch.detach(self)
+            return
+        self._update_interest()
 
     def _set_interest(self) -> None:
         if self._on_loop_thread():
@@ -321,6 +337,21 @@ class ZMQStream(SocketPassThrough):
         group: str | bytes | None = None,
     ) -> None:
         """Send one frame; see `send_multipart`."""
+        if (
+            type(msg) is bytes
+            and not flags
+            and callback is None
+            and not track
+            and routing_id is None
+            and group is None
+            and self._loop_here()
+        ):
+            # A producer's tight loop: the general path's option checks skipped.
+            try:
+                self._queue.send_frame(msg)
+            except zmq.ZMQError as error:
+                self._send_failed(error)
+            return
         if type(msg) is not bytes:
             _frames.check_frame(msg)
         options = None if routing_id is None and group is None else (routing_id, group)
@@ -347,6 +378,21 @@ class ZMQStream(SocketPassThrough):
         ``zmq.Socket.send`` takes beyond these), checked at the call.
         """
         parts = _frames.check_message(msg)
+        if (
+            not flags
+            and copy is True
+            and callback is None
+            and not track
+            and routing_id is None
+            and group is None
+            and self._loop_here()
+        ):
+            # An echo's reply, a request: the general path's option checks skipped.
+            try:
+                self._queue.send(parts)
+            except zmq.ZMQError as error:
+                self._send_failed(error)
+            return
         options = None if routing_id is None and group is None else (routing_id, group)
         self._send_message(parts, flags, copy, track, callback, options)
 
