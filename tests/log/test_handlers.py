@@ -296,9 +296,9 @@ def test_thread_storm_every_record_once_and_intact(
     inside = 0
     overlaps = 0
     guard = threading.Lock()
-    real_send = handlers_module._send
+    real_send = handlers_module.send_message
 
-    def watched_send(sock: zmq.Socket[Any], data: Any, flags: int = 0) -> Any:
+    def watched_send(sock: zmq.Socket[Any], *args: Any) -> Any:
         nonlocal inside, overlaps
         with guard:
             inside += 1
@@ -306,12 +306,12 @@ def test_thread_storm_every_record_once_and_intact(
         # Give other threads the GIL mid-send, where an unguarded send would overlap.
         threading.Event().wait(0)
         try:
-            return real_send(sock, data, flags)
+            return real_send(sock, *args)
         finally:
             with guard:
                 inside -= 1
 
-    monkeypatch.setattr(handlers_module, "_send", watched_send)
+    monkeypatch.setattr(handlers_module, "send_message", watched_send)
     start = threading.Barrier(threads)
 
     def worker(t: int) -> None:

@@ -176,7 +176,7 @@ async def _play(
             stream = sender if which == "sender" else receiver
             paused = not receiver.receiving()
             count = stream.flush(flag, limit)
-            assert limit is None or count <= limit
+            assert not limit or count <= limit  # 0, like None, means no limit
             if which == "receiver" and paused and flag & POLLIN:
                 model.dropped += count
         elif name == "limits":

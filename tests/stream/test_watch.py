@@ -105,14 +105,14 @@ async def test_waiting_future_call_does_not_spin(
 ) -> None:
     """A pending recv on an idle future socket costs no passes (it once busy-looped)."""
     passes = 0
-    run_pass = _watch.SocketWatch._run_pass
+    run_pass = _watch.SocketWatch._pass
 
     def counting(self: _watch.SocketWatch, fd_woke: bool) -> None:
         nonlocal passes
         passes += 1
         run_pass(self, fd_woke)
 
-    monkeypatch.setattr(_watch.SocketWatch, "_run_pass", counting)
+    monkeypatch.setattr(_watch.SocketWatch, "_pass", counting)
     sock = tzmq.Socket(ctx, zmq.PULL)
     sock.bind("inproc://idle-wait")
     pending = sock.recv()

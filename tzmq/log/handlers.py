@@ -48,7 +48,7 @@ from typing import Any
 
 import zmq
 
-from ..stream._outbox import SOCKET_GONE
+from ..stream._wire import SOCKET_GONE, direct_send, send_message
 from . import _wire
 from ._wire import TOPIC_DELIM
 
@@ -56,9 +56,6 @@ __all__ = ["TOPIC_DELIM", "PUBHandler", "TopicLogger"]
 
 # Frames are sent with zmq.Socket's own method: a subclass (an async socket)
 # may return futures from send() or need a loop in the calling thread.
-_send = zmq.Socket.send
-_NOBLOCK = int(zmq.NOBLOCK)
-_MORE_NOBLOCK = int(zmq.SNDMORE | zmq.NOBLOCK)
 # A socket or context closed by its owner: the record cannot go anywhere.
 # Bound the wait for records still queued when an own socket closes.
 _OWN_LINGER_MS = 1000
@@ -236,8 +233,7 @@ class PUBHandler(logging.Handler):
                 self.dropped += 1
                 return
             try:
-                _send(self.socket, topic, _MORE_NOBLOCK)
-                _send(self.socket, body, _NOBLOCK)
+                send_message(self.socket, direct_send(self.socket), (topic, body))
             except zmq.Again:
                 self.dropped += 1
             except zmq.ZMQError as error:

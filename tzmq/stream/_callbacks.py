@@ -33,8 +33,9 @@ def _task_done(task: asyncio.Future[Any]) -> None:
         return
     error = task.exception()
     if error is not None:
+        # pyzmq's wording, which log scanners look for.
         _log.error(
-            "Uncaught exception in ZMQStream coroutine callback",
+            "Uncaught exception in ZMQStream callback",
             exc_info=(type(error), error, error.__traceback__),
         )
 

@@ -16,7 +16,6 @@ __all__ = [
     "all_bytes",
     "check_frame",
     "check_message",
-    "direct_send",
     "draft_options",
     "nbytes",
     "snapshot",
@@ -52,7 +51,7 @@ def check_frame(part: Any, index: int = 0) -> None:
 def all_bytes(parts: Sequence[Any]) -> bool:
     """True when every frame is ``bytes``: immutable, so a queue may keep them as they are."""
     # A loop, not all(<generator>): this runs on every queued multipart
-    # message, and the generator costs ~150 ns more.
+    # message, and a generator is an object and a frame more.
     for part in parts:  # noqa: SIM110
         if type(part) is not bytes:
             return False
@@ -133,17 +132,3 @@ def nbytes(parts: Sequence[Any]) -> int:
     for part in parts:
         total += len(part) if type(part) is bytes else memoryview(part).nbytes
     return total
-
-
-_backend_send = zmq.backend.Socket.send
-
-
-def direct_send(socket: zmq.Socket[Any]) -> Any:
-    """``socket.send`` without pyzmq's Python layer, for the hot send paths.
-
-    That layer only adds the DRAFT ``routing_id``/``group`` arguments (tzmq
-    passes those through ``send_multipart``) and costs ~250 ns of a ~420 ns
-    send. A ``send`` set on the socket object itself (a wrapper, a spy) wins.
-    """
-    own = socket.__dict__.get("send")
-    return own if own is not None else _backend_send.__get__(socket)

@@ -33,16 +33,14 @@ import zmq
 from tornado.ioloop import IOLoop
 
 from . import _frames
-from ._loopthread import LoopThread, running_loop
+from ._loopthread import here
 from ._watch import EVENTS, IDLE_IN, MORE, POLLIN, POLLOUT, SocketWatch, get_option
+from ._wire import NOBLOCK, SOCKET_GONE, direct_send, recv_message, send_message
 
 __all__ = ["RECV", "RECV_INTO", "RECV_MULTIPART", "FutureCalls"]
 
-_NOBLOCK = int(zmq.NOBLOCK)
-_SNDMORE = int(zmq.SNDMORE)
 _RCVTIMEO = zmq.RCVTIMEO
 _SNDTIMEO = zmq.SNDTIMEO
-_GONE = (zmq.ENOTSOCK, zmq.ETERM, zmq.EFAULT)
 _Future = asyncio.Future
 
 RECV, RECV_MULTIPART, RECV_INTO = 0, 1, 2
@@ -113,21 +111,19 @@ class FutureCalls:
     """The pending calls of one future socket, served on one IOLoop."""
 
     __slots__ = (
-        "_aio_loop",
         "_closed",
         "_hot",
-        "_loop_thread",
         "_owner",
         "_raw",
         "_raw_recv",
         "_raw_send",
         "_streak",
+        "aio_loop",
         "io_loop",
         "max_batch",
         "polls",
         "recvs",
         "sends",
-        "thread_record",
         "watch",
     )
 
@@ -136,12 +132,9 @@ class FutureCalls:
         self._owner = owner
         self._raw = raw
         self._raw_recv = raw.recv
-        self._raw_send = _frames.direct_send(raw)
+        self._raw_send = direct_send(raw)
         self.io_loop = io_loop
-        self._aio_loop: asyncio.AbstractEventLoop = io_loop.asyncio_loop  # type: ignore[attr-defined]
-        self._loop_thread = LoopThread(self._aio_loop)
-        # What `Socket.send`'s fast path compares with the calling thread.
-        self.thread_record: Any = self._loop_thread.record
+        self.aio_loop: asyncio.AbstractEventLoop = io_loop.asyncio_loop  # type: ignore[attr-defined]
         self.max_batch = 256
         self.recvs: deque[_Recv] = deque()
         self.sends: deque[_Send] = deque()
@@ -154,7 +147,7 @@ class FutureCalls:
 
     def on_loop_thread(self) -> bool:
         """True on the thread running this loop."""
-        return self._loop_thread.here()
+        return here(self.aio_loop)
 
     @property
     def idle(self) -> bool:
@@ -184,52 +177,6 @@ class FutureCalls:
 
     # -- receiving -------------------------------------------------------------
 
-    def recv_multipart(
-        self, flags: int = 0, copy: bool = True, track: bool = False
-    ) -> asyncio.Future[Any]:
-        """Receive a whole multipart message as a list of frames.
-
-        The socket's ``recv_multipart`` calls this directly on every call: a
-        backlog read with ``await recv_multipart()`` spends most of its time
-        here, so the common case (a message waiting, or none and the caller
-        waits) is served inline. Called while another loop runs in this
-        thread, it hands over to the socket, which moves to that loop.
-        """
-        if not self._loop_thread.here() and running_loop() is not None:
-            owner: Any = self._owner
-            moved: asyncio.Future[Any] = owner._pending().recv_multipart(flags, copy, track)
-            return moved
-        if not self.recvs and self._streak < self.max_batch and not track and not self._closed:
-            future: asyncio.Future[Any] = _Future(loop=self._aio_loop)
-            now = flags | _NOBLOCK
-            frame = None
-            try:
-                # Cold, an EVENTS read is half the price of a receive that fails.
-                if self._hot or get_option(self._raw, EVENTS) & POLLIN:
-                    frame = self._raw_recv(now, False)
-            except zmq.Again:
-                pass
-            except zmq.ZMQError as error:
-                future.set_exception(error)
-                return future
-            if frame is None:
-                self._hot = False
-                return self._after_again(future, RECV_MULTIPART, flags, copy, track, None, None)
-            if frame.more:
-                frames = [frame]
-                while frame.more:
-                    frame = self._raw_recv(now, False)
-                    frames.append(frame)
-                future.set_result([f.bytes for f in frames] if copy else frames)
-            else:
-                future.set_result([frame.bytes] if copy else [frame])
-            self._hot = True
-            self._streak += 1
-            if self.watch._interest:
-                self.watch.wake()
-            return future
-        return self.recv(RECV_MULTIPART, flags, copy, track)
-
     def recv(
         self,
         kind: int,
@@ -240,19 +187,22 @@ class FutureCalls:
         target: tuple[Any, int] | None = None,
     ) -> asyncio.Future[Any]:
         """Start a receive; the future completes at once if a message is waiting."""
-        future: asyncio.Future[Any] = self._aio_loop.create_future()
+        future: asyncio.Future[Any] = self.aio_loop.create_future()
         if self._closed:
             future.set_exception(zmq.ZMQError(zmq.ENOTSOCK, "socket is closed"))
             return future
         if self.recvs:
-            if flags & _NOBLOCK:
+            if flags & NOBLOCK:
                 future.set_exception(zmq.Again())
                 return future
         elif self._streak < self.max_batch:
             received = False
             try:
                 if self._hot or get_option(self._raw, EVENTS) & POLLIN:
-                    result = self._receive(kind, flags, copy, track, target)
+                    if kind == RECV_MULTIPART:
+                        result = recv_message(self._raw_recv, copy, flags | NOBLOCK, track)
+                    else:
+                        result = self._receive(kind, flags, copy, track, target)
                     received = True
             except zmq.Again:
                 pass
@@ -264,10 +214,14 @@ class FutureCalls:
                 return self._after_again(future, kind, flags, copy, track, load, target)
             self._hot = True
             self._streak += 1
-            _settle(future, result, load)
-            self._touched(0)
+            if load is None:
+                future.set_result(result)
+            else:
+                _settle(future, result, load)
+            if self.watch.interest:
+                self.watch.touched()
             return future
-        elif flags & _NOBLOCK:
+        elif flags & NOBLOCK:
             # The streak budget is spent; a DONTWAIT caller still gets an answer now.
             try:
                 _settle(future, self._receive(kind, flags, copy, track, target), load)
@@ -287,7 +241,7 @@ class FutureCalls:
         target: tuple[Any, int] | None,
     ) -> asyncio.Future[Any]:
         """An immediate receive met EAGAIN: fail a DONTWAIT call, else wait."""
-        if flags & _NOBLOCK:
+        if flags & NOBLOCK:
             future.set_exception(zmq.Again())
             return future
         # EAGAIN drained the socket's commands: POLLIN is proven idle, no pass needed.
@@ -296,7 +250,7 @@ class FutureCalls:
     def _wait_recv(self, waiter: _Recv, proven_idle: int) -> asyncio.Future[Any]:
         timeout = get_option(self._raw, _RCVTIMEO)
         if isinstance(timeout, int) and timeout >= 0:
-            waiter.timer = self._aio_loop.call_later(
+            waiter.timer = self.aio_loop.call_later(
                 timeout / 1000, self._expire, self.recvs, waiter
             )
         self.recvs.append(waiter)
@@ -307,14 +261,9 @@ class FutureCalls:
         self, kind: int, flags: int, copy: bool, track: bool, target: tuple[Any, int] | None
     ) -> Any:
         raw = self._raw
-        flags |= _NOBLOCK
+        flags |= NOBLOCK
         if kind == RECV_MULTIPART:
-            frame = raw.recv(flags, copy=False, track=track)
-            frames = [frame]
-            while frame.more:
-                frame = raw.recv(flags, copy=False, track=track)
-                frames.append(frame)
-            return [f.bytes for f in frames] if copy else frames
+            return recv_message(self._raw_recv, copy, flags, track)
         if kind == RECV:
             return raw.recv(flags, copy=copy, track=track)
         assert target is not None
@@ -356,7 +305,7 @@ class FutureCalls:
             except zmq.Again:
                 return idle_status
             except zmq.ZMQError as error:
-                if error.errno in _GONE:
+                if error.errno in SOCKET_GONE:
                     raise
                 queue.popleft()
                 waiter.future.set_exception(error)
@@ -382,15 +331,16 @@ class FutureCalls:
         kwargs: dict[str, Any] | None,
     ) -> asyncio.Future[Any]:
         """Start a send of ``data`` (one frame, or a list of frames: multipart)."""
-        future: asyncio.Future[Any] = self._aio_loop.create_future()
+        future: asyncio.Future[Any] = self.aio_loop.create_future()
         if self._closed:
             future.set_exception(zmq.ZMQError(zmq.ENOTSOCK, "socket is closed"))
             return future
         if not self.sends:
+            parts = data if type(data) is list else (data,)
             try:
-                result = self._transmit(data, flags, copy, track, kwargs)
+                result = send_message(self._raw, self._raw_send, parts, flags, copy, track, kwargs)
             except zmq.Again:
-                if flags & _NOBLOCK:
+                if flags & NOBLOCK:
                     future.set_exception(zmq.Again())
                     return future
             except zmq.ZMQError as error:
@@ -398,9 +348,10 @@ class FutureCalls:
                 return future
             else:
                 future.set_result(result)
-                self._touched(0)
+                if self.watch.interest:
+                    self.watch.touched()
                 return future
-        elif flags & _NOBLOCK:
+        elif flags & NOBLOCK:
             future.set_exception(zmq.Again())
             return future
         if copy:
@@ -410,38 +361,11 @@ class FutureCalls:
         options = None if (copy and not track and kwargs is None) else (copy, track, kwargs)
         return self._queue_send(_Send(future, data, flags, options))
 
-    def send_plain(self, data: Any) -> asyncio.Future[Any]:
-        """`send` with default options, on the loop's thread: one ``bytes``
-        frame, or a list of checked frames (multipart).
-
-        The commonest sends, kept to one call from `Socket.send` and
-        `Socket.send_multipart`: the general path's option handling is
-        skipped, not its rules.
-        """
-        if self.sends or self._closed:
-            return self.send(data, 0, True, False, None)
-        future: asyncio.Future[Any] = self._aio_loop.create_future()
-        try:
-            if type(data) is bytes:
-                self._raw_send(data, _NOBLOCK)
-            else:
-                self._transmit(data, 0, True, False, None)
-        except zmq.Again:
-            # The caller may reuse its list, or a bytearray in it, once send returns.
-            queued = data if type(data) is bytes else _frames.snapshot(data)
-            return self._queue_send(_Send(future, queued, 0, None))
-        except zmq.ZMQError as error:
-            future.set_exception(error)
-            return future
-        future.set_result(None)
-        self._touched(0)
-        return future
-
     def _queue_send(self, waiter: _Send) -> asyncio.Future[Any]:
         """Queue a send libzmq refused (or that must wait behind others)."""
         timeout = get_option(self._raw, _SNDTIMEO)
         if isinstance(timeout, int) and timeout >= 0:
-            waiter.timer = self._aio_loop.call_later(
+            waiter.timer = self.aio_loop.call_later(
                 timeout / 1000, self._expire, self.sends, waiter
             )
         self.sends.append(waiter)
@@ -452,22 +376,9 @@ class FutureCalls:
     def _transmit(
         self, data: Any, flags: int, copy: bool, track: bool, kwargs: dict[str, Any] | None
     ) -> Any:
-        """Hand one message to libzmq without blocking (EAGAIN only on its first frame)."""
-        flags |= _NOBLOCK
-        if kwargs:
-            # DRAFT routing_id/group: only pyzmq's Python layer knows them.
-            if type(data) is not list:
-                return self._raw.send(data, flags, copy=copy, track=track, **kwargs)
-            return self._raw.send_multipart(data, flags, copy=copy, track=track, **kwargs)
-        send = self._raw_send
-        if type(data) is not list:
-            if copy and not track:
-                return send(data, flags)
-            return send(data, flags, copy, track)
-        last = len(data) - 1
-        for index in range(last):
-            send(data[index], flags | _SNDMORE, copy, track)
-        return send(data[last], flags, copy, track)
+        """Hand one message (a frame, or a list of frames) to libzmq without blocking."""
+        parts = data if type(data) is list else (data,)
+        return send_message(self._raw, self._raw_send, parts, flags, copy, track, kwargs)
 
     def _perform_send(self, waiter: _Send) -> Any:
         if waiter.options is None:
@@ -478,15 +389,15 @@ class FutureCalls:
 
     def poll(self, events: int, timeout: float | None) -> asyncio.Future[int]:
         """A future for the subset of ``events`` ready, or 0 after ``timeout`` seconds."""
-        future: asyncio.Future[int] = self._aio_loop.create_future()
+        future: asyncio.Future[int] = self.aio_loop.create_future()
         ready = get_option(self._raw, EVENTS) & events
         if ready or timeout == 0:
             future.set_result(ready)
-            self._touched(0)
+            self.watch.touched()  # the EVENTS read ate the edge
             return future
         waiter = _Poll(future, events)
         if timeout is not None:
-            waiter.timer = self._aio_loop.call_later(timeout, self._expire_poll, waiter)
+            waiter.timer = self.aio_loop.call_later(timeout, self._expire_poll, waiter)
         self.polls.append(waiter)
         self._update_interest()
         return future
@@ -513,12 +424,6 @@ class FutureCalls:
         self.polls = waiting
 
     # -- the watch calls these (see _watch.WatchClient) ------------------------
-
-    def _touched(self, proven_idle: int) -> None:
-        # An immediate operation may have eaten the FD's edge while another
-        # client (or our own other queue) waits: let the watch re-check.
-        if self.watch.interest & ~proven_idle:
-            self.watch.wake()
 
     def on_ready(self, events: int, bulk: bool) -> int:
         self._streak = 0
@@ -575,5 +480,5 @@ class FutureCalls:
                 # A socket closed after IOLoop.close(): the future is settled, but
                 # asyncio cannot schedule an awaiting caller's wake-up on a closed
                 # loop. Raising here would leave the socket open and term() hanging.
-                if not self._aio_loop.is_closed():
+                if not self.aio_loop.is_closed():
                     raise

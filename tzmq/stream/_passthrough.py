@@ -11,8 +11,8 @@ After close every such access raises `StreamClosedError`.
 
 Why descriptors and not ``__getattr__``: a class with ``__getattr__`` (or
 ``__setattr__``) makes CPython skip its fast path for *every* attribute
-access on its instances, ~20 ns each, and the stream reads a dozen of its
-own attributes per message. The public names a subclass of ``zmq.Socket``
+access on its instances, and the stream reads a dozen of its own
+attributes per message. The public names a subclass of ``zmq.Socket``
 adds are forwarded too, from the first time a stream wraps one
 (`forward_names_of`); on a stream whose socket lacks such a name, reading it
 raises the socket's ``AttributeError``, as it would without the descriptor.

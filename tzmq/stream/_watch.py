@@ -18,15 +18,25 @@ per call (a batch budget) and report back; the watch then yields to the IOLoop
 with ``add_callback`` and comes back while work remains, so one busy socket
 cannot starve the loop, and one wake-up still serves hundreds of messages.
 
+Clients must tell the watch whenever they touch the socket outside a pass
+(a direct send from a timer, a coroutine, another stream's callback): that
+call may have eaten the edge of a message that just arrived, so `touched`
+schedules one re-check for the next loop turn while anything is wanted
+(several sends in one turn cost one re-check).
+
 Code outside tzmq can still eat an edge behind our back: an owner's raw
 ``send`` on a stream's socket (ipykernel sends shell replies that way), a
 ``recv`` through ``Session.recv``, a raw ``EVENTS`` read. Nothing can see those
 calls, so each loop runs a cheap safety sweep while any of its sockets is
-wanted: every `SWEEP_INTERVAL` seconds it reads ``EVENTS`` (~2 us) of each
-watched socket and wakes the ones with something ready. A message stranded
-that way waits at most one interval instead of forever.
+wanted: every `SWEEP_INTERVAL` seconds it reads ``EVENTS`` of each watched
+socket and wakes the ones with something ready. A message stranded that way
+waits at most one interval instead of forever. The sweep is a safety net for
+such code, never the way tzmq delivers its own messages.
 
-The FD is registered as the *socket object*, never the raw FD number, so that
+The FD is registered with Tornado's public ``IOLoop.add_handler`` and nothing
+lower: on Windows the default asyncio loop (Proactor) has no ``add_reader``,
+and Tornado routes ``add_handler`` through its selector thread there. It is
+registered as the *socket object*, never the raw FD number, so that
 ``IOLoop.close(all_fds=True)`` closes the zmq socket instead of libzmq's own
 descriptor (which would abort the process).
 
@@ -46,6 +56,8 @@ from typing import Any, ClassVar, Protocol
 import zmq
 from tornado.ioloop import IOLoop
 
+from ._wire import SOCKET_GONE
+
 __all__ = [
     "EVENTS",
     "IDLE_IN",
@@ -60,7 +72,7 @@ __all__ = [
 
 _log = logging.getLogger("tzmq.stream")
 
-# Plain ints: arithmetic on pyzmq's flag enums costs ~0.6 us an operation.
+# Plain ints: arithmetic on pyzmq's flag enums is a Python call per operation.
 POLLIN = int(zmq.POLLIN)
 POLLOUT = int(zmq.POLLOUT)
 EVENTS = zmq.EVENTS  # the enum member: pyzmq converts ints to it on every get()
@@ -75,28 +87,22 @@ IDLE_IN = 1
 MORE = 2
 """The batch budget ran out with work left: come back after yielding to the loop."""
 
-_SOCKET_GONE = (zmq.ENOTSOCK, zmq.ETERM, zmq.EFAULT)
-
 SWEEP_INTERVAL = 0.1
 """Seconds between safety sweeps of a loop's wanted sockets (see module doc)."""
 
+MAX_ROUNDS = 4
+"""``EVENTS`` reads per pass before yielding to the loop (each round is one batch)."""
+
 
 class WatchClient(Protocol):
-    """What a `SocketWatch` needs from the objects it serves.
-
-    A client may also offer ``read_one() -> int``: receive and handle one
-    message, returning `IDLE_IN` if none was waiting (any other bit of the
-    result is ignored: a fresh ``EVENTS`` read follows). While it is the only
-    client and wants ``POLLIN`` alone, an FD wake-up's first round calls that
-    instead of `on_ready` (the commonest wake-up, with the least work on it).
-    """
+    """What a `SocketWatch` needs from the objects it serves."""
 
     def on_ready(self, events: int, bulk: bool) -> int:
         """Act on ``events`` (the ready subset of what this client wants).
 
-        ``bulk`` is false on the first round of a wake-up, where one message is
-        the likely case; true once a fresh ``EVENTS`` read has shown more is
-        waiting. Return a combination of `IDLE_IN` and `MORE`, or 0.
+        ``bulk`` is false on the first round of an FD wake-up, where one
+        message is the likely case; true once a fresh ``EVENTS`` read has
+        shown more is waiting. Return a combination of `IDLE_IN` and `MORE`, or 0.
         """
 
     def on_socket_gone(self, error: BaseException) -> None:
@@ -120,21 +126,23 @@ class SocketWatch:
         "__weakref__",
         "_clients",
         "_fd",
-        "_in_pass",
-        "_interest",
         "_key",
-        "_reader",
         "_registered",
         "_scheduled",
         "_solo",
         "_sweep",
         "_swept",
+        "in_pass",
+        "interest",
         "io_loop",
-        "max_rounds",
         "socket",
     )
 
     _registry: ClassVar[weakref.WeakValueDictionary[tuple[int, int], SocketWatch]] = (
+        weakref.WeakValueDictionary()
+    )
+    # (loop, FD number) -> the watch holding that number's registration.
+    _by_fd: ClassVar[weakref.WeakValueDictionary[tuple[int, int], SocketWatch]] = (
         weakref.WeakValueDictionary()
     )
 
@@ -151,16 +159,15 @@ class SocketWatch:
     def __init__(self, socket: zmq.Socket[Any], io_loop: IOLoop) -> None:
         self.socket = socket
         self.io_loop = io_loop
-        self.max_rounds = 4
         self._key = (_socket_key(socket), id(io_loop))
         self._fd: int = socket.FD
         self._clients: dict[WatchClient, int] = {}
         self._solo: WatchClient | None = None  # the only client, when there is one
-        # The solo client's read_one while it wants POLLIN and nothing else.
-        self._reader: Callable[[], int] | None = None
-        self._interest = 0
+        self.interest = 0
+        """The union of what all clients want (read-only outside this class)."""
         self._scheduled = False
-        self._in_pass = False
+        self.in_pass = False
+        """True while a pass serves the clients (read-only outside this class)."""
         self._registered = False
         self._sweep = _Sweep.of(io_loop)
         self._swept = False  # in its sweep's set (which holds it weakly)
@@ -174,32 +181,17 @@ class SocketWatch:
         self._clients[client] = 0
         self._recompute_interest()
         if not self._registered:
-            self._evict_stale_registration()
-            self.io_loop.add_handler(self.socket, self._on_fd, IOLoop.READ)
-            # Tornado keeps the registration (IOLoop.close(all_fds=True) and
-            # remove_handler work from it), but its dispatch, a table lookup and
-            # a call through IOLoop._handle_events, sits on every wake-up's path:
-            # the asyncio selector calls the pass directly instead.
-            self.io_loop.asyncio_loop.add_reader(self._fd, self._run_pass)  # type: ignore[attr-defined]
+            fd_key = (id(self.io_loop), self._fd)
+            stale = self._by_fd.get(fd_key)
+            if stale is not None and stale is not self and stale.socket.closed:
+                # A socket closed directly (not through its stream) keeps its
+                # registration until a pass notices; a socket made meanwhile can
+                # get the same FD number (close, make a new one, wrap it), and
+                # registering it would fail with "fd added twice".
+                stale._socket_gone(zmq.ZMQError(zmq.ENOTSOCK))
+            self.io_loop.add_handler(self.socket, self._pass, IOLoop.READ)
+            self._by_fd[fd_key] = self
             self._registered = True
-
-    def _evict_stale_registration(self) -> None:
-        """Free our FD number if a socket closed behind its watch's back still holds it.
-
-        A socket closed directly (not through its stream) stays registered
-        until a pass notices; a socket made meanwhile can be given the same
-        number (the reconnect idiom: close, make a new socket, wrap it), and
-        registering it would fail with "fd added twice".
-        """
-        handlers = getattr(self.io_loop, "handlers", None)
-        entry = handlers.get(self._fd) if handlers is not None else None
-        if entry is None or not isinstance(entry[0], zmq.Socket) or not entry[0].closed:
-            return
-        stale = getattr(entry[1], "__self__", None)
-        if isinstance(stale, SocketWatch):
-            stale._socket_gone(zmq.ZMQError(zmq.ENOTSOCK))
-        else:
-            self.io_loop.remove_handler(self._fd)
 
     def detach(self, client: WatchClient) -> None:
         """Stop serving ``client``; the FD is released with the last client."""
@@ -229,31 +221,36 @@ class SocketWatch:
             if grown & ~proven_idle:
                 self.wake()
 
-    @property
-    def interest(self) -> int:
-        """The union of what all clients want."""
-        return self._interest
-
     def _recompute_interest(self) -> None:
         interest = 0
         for bits in self._clients.values():
             interest |= bits
-        self._interest = interest
+        self.interest = interest
         clients = self._clients
-        solo = self._solo = next(iter(clients)) if len(clients) == 1 else None
-        self._reader = getattr(solo, "read_one", None) if interest == POLLIN else None
+        self._solo = next(iter(clients)) if len(clients) == 1 else None
 
     # -- scheduling ------------------------------------------------------------
 
     def wake(self) -> None:
-        """Run a pass soon (loop thread only); call after touching the socket.
+        """Run a pass soon (loop thread only).
 
         Inside a pass this is free: the pass re-checks before it sleeps.
         """
-        if self._scheduled or self._in_pass or not self._registered:
+        if self._scheduled or self.in_pass or not self._registered:
             return
         self._scheduled = True
         self.io_loop.add_callback(self._on_scheduled)
+
+    def touched(self) -> None:
+        """A client touched the socket (a send, a receive): re-check before sleeping.
+
+        Call after every operation on the socket made outside a pass: it may
+        have consumed the FD's edge of a message that is now waiting. Free
+        inside a pass, while nothing is wanted, and when a pass is already due.
+        """
+        if self.interest and not self.in_pass and not self._scheduled and self._registered:
+            self._scheduled = True
+            self.io_loop.add_callback(self._on_scheduled)
 
     def wake_threadsafe(self) -> None:
         """Run a pass soon; safe from any thread."""
@@ -271,8 +268,8 @@ class SocketWatch:
     def close(self) -> None:
         """Drop every client and release the FD (idempotent)."""
         self._clients.clear()
-        self._interest = 0
-        self._solo = self._reader = None
+        self.interest = 0
+        self._solo = None
         self._unregister()
 
     def _unregister(self) -> None:
@@ -281,123 +278,104 @@ class SocketWatch:
         self._registered = False
         if self._registry.get(self._key) is self:
             del self._registry[self._key]
-        # Remove by number only if the entry is still ours: a socket closed
-        # behind our back may have freed the number for someone else's FD.
-        handlers = getattr(self.io_loop, "handlers", None)
-        if handlers is not None:
-            entry = handlers.get(self._fd)
-            if entry is None or entry[0] is not self.socket:
-                return
-        # A closed or closing loop has nothing left to unregister from.
+        fd_key = (id(self.io_loop), self._fd)
+        if self._by_fd.get(fd_key) is not self:
+            # A socket closed behind our back freed the number, and another
+            # watch registered it since: that registration is not ours to remove.
+            return
+        del self._by_fd[fd_key]
+        # By number: a closed zmq socket has no fileno() left to ask. A closed
+        # or closing loop has nothing left to unregister from.
         with suppress(OSError, ValueError, RuntimeError):
             self.io_loop.remove_handler(self._fd)
 
     def recheck(self) -> None:
         """Read EVENTS now and wake if something wanted is ready (the sweep's probe)."""
-        if self._scheduled or self._in_pass or not self._registered or not self._interest:
+        if self._scheduled or self.in_pass or not self._registered or not self.interest:
             return
         if self.socket.closed:
             self._socket_gone(zmq.ZMQError(zmq.ENOTSOCK))
             return
-        events = self._read_events()
-        if events > 0 and events & self._interest:
+        try:
+            events = get_option(self.socket, EVENTS)
+        except zmq.ZMQError as error:
+            if error.errno not in SOCKET_GONE:
+                raise
+            self._socket_gone(error)
+            return
+        if events & self.interest:
             self.wake()
 
     # -- the pass --------------------------------------------------------------
 
-    def _on_fd(self, fd: Any, events: int) -> None:
-        # The handler Tornado holds; the selector calls _run_pass itself (see attach).
-        self._run_pass()
-
     def _on_scheduled(self) -> None:
         self._scheduled = False
         if self._registered:
-            self._run_pass(fd_woke=False)
+            self._pass()
 
-    def _read_events(self) -> int:
-        """Read EVENTS, or return -1 after telling clients the socket is gone."""
-        try:
-            return int(get_option(self.socket, EVENTS))
-        except zmq.ZMQError as error:
-            if error.errno in _SOCKET_GONE:
-                self._socket_gone(error)
-                return -1
-            raise
+    def _pass(self, fd: Any = None, events: int = 0) -> None:
+        """Serve the clients while what they want is ready, at most `MAX_ROUNDS` times.
 
-    def _run_pass(self, fd_woke: bool = True) -> None:
-        # On an FD wake-up with a pass already due this loop iteration: that
-        # pass reads EVENTS, which also clears the FD; one now would double the batch.
+        Tornado calls this with the FD's ``events`` (an FD wake-up);
+        `_on_scheduled` with none. Ends when a fresh ``EVENTS`` read (or a
+        receive that met EAGAIN while receiving was all that was wanted) shows
+        nothing wanted is ready, or yields to the loop with a scheduled pass
+        when the budget ran out.
+        """
+        fd_woke = events != 0
         if fd_woke and self._scheduled:
+            # A pass is already due this loop iteration: it reads EVENTS, which
+            # also clears the FD; one now would double the batch.
             return
         socket = self.socket
-        self._in_pass = True
+        if socket.closed:
+            self._socket_gone(zmq.ZMQError(zmq.ENOTSOCK))
+            return
+        self.in_pass = True
+        busy = False
         try:
-            reader = self._reader
-            if fd_woke and reader is not None:
-                # The commonest wake-up (a service's request, a reply): one
-                # client that only receives. Its first round skips the general
-                # dispatch; a closed socket shows up as the receive's ENOTSOCK.
-                status = reader()
-                if not self._registered or (status & IDLE_IN and self._reader is reader):
-                    return
+            want = self.interest
+            # On an FD wake-up with only receiving wanted, a receive tells as
+            # much as an EVENTS read, and usually yields the message at the same time.
+            events = POLLIN if fd_woke and want == POLLIN else get_option(socket, EVENTS)
+            bulk = False
+            for _ in range(MAX_ROUNDS):
+                ready = events & want
+                if not ready:
+                    break
+                solo = self._solo
+                if solo is not None:
+                    # One client (the usual case): it wants all of ``want``.
+                    status = solo.on_ready(ready, bulk)
+                else:
+                    status = 0
+                    for client, wanted in list(self._clients.items()):
+                        if ready & wanted:
+                            status |= client.on_ready(ready & wanted, bulk)
+                want = self.interest
+                if not self._registered or not want:
+                    # Nothing left to prove: whoever wants something next calls
+                    # want(), which re-checks the socket.
+                    break
+                if status & MORE:
+                    busy = True
+                    break
+                if status & IDLE_IN and want == POLLIN:
+                    break
                 events = get_option(socket, EVENTS)
-                if not events & self._interest:
-                    return  # the usual end: that message was all there was
-                busy = self._rounds(events, True, self.max_rounds - 1)
+                bulk = True
             else:
-                if socket.closed:
-                    self._socket_gone(zmq.ZMQError(zmq.ENOTSOCK))
-                    return
-                # On an FD wake-up with only receiving wanted, a receive tells as
-                # much as an EVENTS read, and usually yields the message at the same time.
-                want = self._interest
-                events = POLLIN if fd_woke and want == POLLIN else get_option(socket, EVENTS)
-                busy = self._rounds(events, False, self.max_rounds)
+                busy = bool(events & want)
         except zmq.ZMQError as error:
-            if error.errno in _SOCKET_GONE:
-                self._socket_gone(error)
-                return
-            raise
+            if error.errno not in SOCKET_GONE:
+                raise
+            self._socket_gone(error)
+            return
         finally:
-            self._in_pass = False
+            self.in_pass = False
         if busy:
             # Budget spent with work left: yield to the loop, then come back.
             self.wake()
-
-    def _rounds(self, events: int, bulk: bool, rounds: int) -> bool:
-        """Serve the clients while ``events`` shows what they want, at most ``rounds`` times.
-
-        Returns True when the budget ran out with work left.
-        """
-        socket = self.socket
-        want = self._interest
-        for _ in range(rounds):
-            ready = events & want
-            if not ready:
-                return False
-            solo = self._solo
-            if solo is not None:
-                # One client (the usual case): it wants all of ``want``.
-                status = solo.on_ready(ready, bulk)
-            else:
-                status = 0
-                for client, wanted in list(self._clients.items()):
-                    if ready & wanted:
-                        status |= client.on_ready(ready & wanted, bulk)
-            if not self._registered:
-                return False
-            want = self._interest
-            if not want:
-                # Nothing left to prove: whoever wants something next calls
-                # want(), which re-checks the socket.
-                return False
-            if status & MORE:
-                return True
-            if status & IDLE_IN and want == POLLIN:
-                return False
-            events = get_option(socket, EVENTS)
-            bulk = True
-        return bool(events & want)
 
     def _socket_gone(self, error: BaseException) -> None:
         clients = list(self._clients)

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+from asyncio import get_running_loop
 from collections.abc import AsyncIterator, Callable, Sequence
-from threading import get_ident
 from typing import Any
 
 import zmq
@@ -44,7 +44,6 @@ from tornado.ioloop import IOLoop
 from .. import _jsonapi
 from . import _frames
 from ._futurecalls import RECV, RECV_INTO, RECV_MULTIPART, FutureCalls
-from ._loopthread import running_loop
 
 __all__ = ["CancelledError", "Context", "Socket"]
 
@@ -108,9 +107,14 @@ class Socket(zmq.Socket[Any]):
     # -- which loop ------------------------------------------------------------
 
     def _pending(self) -> FutureCalls:
+        """The calls of the loop running in this thread (binding the socket to it)."""
         calls = self._calls
-        if calls is not None and (calls.on_loop_thread() or running_loop() is None):
-            return calls
+        if calls is not None:
+            try:
+                if get_running_loop() is calls.aio_loop:
+                    return calls
+            except RuntimeError:
+                return calls  # no loop runs here: set-up code, before the loop starts
         if self.closed:
             raise zmq.ZMQError(zmq.ENOTSOCK, "socket is closed")
         return self._bind(self._io_loop or IOLoop.current())
@@ -142,11 +146,7 @@ class Socket(zmq.Socket[Any]):
         self, flags: int = 0, copy: bool = True, track: bool = False
     ) -> asyncio.Future[list[Any]]:
         """Receive a whole multipart message as a list of frames."""
-        # The hottest call: FutureCalls.recv_multipart checks the thread itself.
-        calls = self._calls
-        if calls is None:
-            calls = self._pending()
-        return calls.recv_multipart(flags, copy, track)
+        return self._pending().recv(RECV_MULTIPART, int(flags), copy, track)
 
     def recv_into(  # type: ignore[override]
         self, buf: Any, /, *, nbytes: int = 0, flags: int = 0
@@ -198,19 +198,8 @@ class Socket(zmq.Socket[Any]):
 
         ``routing_id``/``group`` (libzmq's DRAFT options) are checked here.
         """
-        calls = self._calls
-        if (
-            type(data) is bytes
-            and not flags
-            and copy is True
-            and not track
-            and routing_id is None
-            and group is None
-            and calls is not None
-            and calls.thread_record._thread_id == get_ident()
-        ):
-            return calls.send_plain(data)
-        _frames.check_frame(data)
+        if type(data) is not bytes:
+            _frames.check_frame(data)
         options = _frames.draft_options(routing_id, group)
         return self._pending().send(data, int(flags), copy, track, options)
 
@@ -225,17 +214,6 @@ class Socket(zmq.Socket[Any]):
     ) -> asyncio.Future[Any]:
         """Send a multipart message; malformed ones raise here, nothing sent."""
         parts = _frames.check_message(msg_parts)
-        calls = self._calls
-        if (
-            not flags
-            and copy is True
-            and not track
-            and routing_id is None
-            and group is None
-            and calls is not None
-            and calls.thread_record._thread_id == get_ident()
-        ):
-            return calls.send_plain(parts if type(parts) is list else list(parts))
         options = _frames.draft_options(routing_id, group)
         return self._pending().send(
             parts if type(parts) is list else list(parts), int(flags), copy, track, options

@@ -6,7 +6,9 @@ a ZMQStream or future Socket also serves is never registered twice), raw
 file descriptors and objects with ``fileno()`` through ``IOLoop.add_handler``.
 The result is always computed by a non-blocking ``zmq_poll``, so it has
 exactly the shape ``zmq.Poller.poll`` gives: ``[(socket_or_fd, mask)]``, and
-``[]`` on timeout.
+``[]`` on timeout. A registered socket that is closed fails the poll with
+``ENOTSOCK``: at the call, or while it waits (within one safety sweep of
+`tzmq.stream._watch` when the socket was closed directly).
 
 Example::
 
@@ -97,6 +99,10 @@ class _PendingPoll:
         """Something may be ready: confirm with a non-blocking zmq_poll."""
         if self.future.done() or self._checking:
             return
+        closed = _closed_socket(self.poller)
+        if closed is not None:
+            self.future.set_exception(closed)
+            return
         self._checking = True
         try:
             ready = zmq.Poller.poll(self.poller, 0)
@@ -130,6 +136,20 @@ class _PendingPoll:
         self.fds = []
 
 
+def _closed_socket(poller: zmq.Poller) -> zmq.ZMQError | None:
+    """The error for a registered zmq socket that is closed, or None.
+
+    zmq_poll given a closed socket polls file descriptor 0 (stdin) in its
+    place: the poll would report the wrong object, or never end.
+    """
+    for item, _ in poller.sockets:
+        if isinstance(item, zmq.Socket) and item.closed:
+            return zmq.ZMQError(
+                zmq.ENOTSOCK, f"a socket registered with the Poller is closed: {item!r}"
+            )
+    return None
+
+
 class Poller(zmq.Poller):
     """A ``zmq.Poller`` whose ``poll(timeout)`` returns a future.
 
@@ -144,6 +164,9 @@ class Poller(zmq.Poller):
         future: asyncio.Future[list[tuple[Any, int]]] = aio_loop.create_future()
         if timeout is not None and not isinstance(timeout, (int, float)):
             raise TypeError(f"timeout must be a number of milliseconds, not {timeout!r}")
+        closed = _closed_socket(self)
+        if closed is not None:
+            raise closed
         ready = super().poll(0)
         if ready or timeout == 0:
             future.set_result(ready)

@@ -1,9 +1,11 @@
 """ZMQStream: a zmq socket driven by callbacks on a Tornado IOLoop.
 
-Owns the callback API (``on_recv``, ``on_send``, ``flush``, ``close``) of one
-socket; the ``send*`` methods and the send queue's controls come from its base
-class in `tzmq.stream._sending`. Readiness comes from `tzmq.stream._watch`,
-which owns the FD; this module never reads it.
+Owns the callback API of one socket: ``on_recv``/``on_send``, the ``send*``
+methods and their thread doors, ``flush``, ``close``, and the receive loop
+that feeds the callbacks. What happens to a message after a send accepts it
+belongs to `tzmq.stream._sendqueue`; readiness comes from
+`tzmq.stream._watch`, which owns the FD; messages cross into libzmq through
+`tzmq.stream._wire`.
 
 Drop-in for ``zmq.eventloop.zmqstream.ZMQStream`` (same names and signatures),
 with these differences, all on purpose:
@@ -11,9 +13,11 @@ with these differences, all on purpose:
 * Receiving drains up to ``max_batch`` messages per wake-up (and at most
   ``max_batch_time``), then yields to the loop and comes back: pyzmq handles
   one message per loop iteration. A send with an empty queue goes straight to
-  libzmq with ``NOBLOCK``; only ``EAGAIN`` queues it. Queued sends go out
-  the same way, except that those with no callback to run (most) count
-  against ``max_batch_time`` alone.
+  libzmq with ``NOBLOCK``; only a refusal queues it: ``EAGAIN``, or
+  ``EFSM`` from a REQ/REP socket whose turn it is not (sent when the socket
+  can take it, as pyzmq's stream does). Queued sends go out the same way,
+  except that those with no callback to run (most) count against
+  ``max_batch_time`` alone.
 * A callback that raises is logged once on the ``tzmq.stream`` logger and the
   following messages are still delivered.
 * The send queue can be bounded (``queue_hwm``/``queue_hwm_bytes``): a send
@@ -41,30 +45,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import pickle
+from asyncio import get_running_loop
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from time import monotonic
-from typing import Any
+from typing import Any, NoReturn
 
 import zmq
+from tornado.concurrent import Future
 from tornado.ioloop import IOLoop
 
+from .. import _jsonapi
+from . import _frames
 from ._callbacks import follow_result, log_failure, run_callback
 from ._errors import StreamClosedError
-from ._loopthread import LoopThread
-from ._outbox import SOCKET_GONE, Outbox, SendCallback
+from ._loopthread import here_or_idle
 from ._passthrough import SocketPassThrough, forward_names_of
-from ._sending import StreamSending
-from ._sendqueue import Inbox, SendQueue, SendQueueFull
+from ._sendqueue import Inbox, Pending, SendCallback, SendQueue, SendQueueFull
 from ._watch import IDLE_IN, MORE, POLLIN, POLLOUT, SocketWatch
+from ._wire import SOCKET_GONE, recv_message
 
 __all__ = ["SendQueueFull", "StreamClosedError", "ZMQStream"]
 
 _log = logging.getLogger("tzmq.stream")
 
-_NOBLOCK = int(zmq.NOBLOCK)
 _BOTH = POLLIN | POLLOUT
-
+_EFSM = zmq.EFSM
 
 # Socket types whose recv() fails with ENOTSUP: a stream on one never receives
 # (flush() and on_recv() are then no-ops for receiving, as with pyzmq's poll).
@@ -98,7 +105,7 @@ def _plain_socket(socket: zmq.Socket[Any]) -> zmq.Socket[Any]:
     return zmq.Socket.shadow(socket.underlying)
 
 
-class ZMQStream(StreamSending, SocketPassThrough):
+class ZMQStream(SocketPassThrough):
     """A socket wrapped with receive/send callbacks on a Tornado IOLoop.
 
     Example: an echo service::
@@ -151,37 +158,53 @@ class ZMQStream(StreamSending, SocketPassThrough):
         self.max_batch = max_batch
         self.max_batch_time = _seconds("max_batch_time", max_batch_time)
         self._aio_loop: asyncio.AbstractEventLoop = self.io_loop.asyncio_loop  # type: ignore[attr-defined]
-        # "On the loop's thread, or the loop is not running yet": asked by every send.
-        loop_thread = LoopThread(self._aio_loop)
-        self._on_loop_thread = loop_thread.here_or_idle
-        # What the send fast paths compare with the calling thread; see _plain_gate.
-        self._thread_record = loop_thread.record
-        self._plain_record = self._thread_record
         self._recv = plain.recv
         self._receives = int(plain.type) not in _SEND_ONLY
         # (callback, copy) in one attribute: on_recv from another thread
         # replaces both at once, so a callback never sees the other's copy mode.
         self._recv_handler: tuple[RecvCallback | None, bool] = _NO_HANDLER
-        self._received = 0  # messages the last _receive() took (for flush)
         self._close_callback: Callable[[], Any] | None = None
-        self._queue = SendQueue(queue_hwm, queue_hwm_bytes, queue_lwm, queue_lwm_bytes)
-        self._entries = self._queue.entries  # the same deque for the queue's life
-        self._outbox = Outbox(plain, self.io_loop, self._queue, self._update_interest)
-        self._direct_send = self._outbox.direct_send
-        self._inbox = Inbox(self._queue, lambda: self.io_loop.add_callback(self._take_inbox))
         self._closing = False
         self._watch = SocketWatch.get(plain, self.io_loop)
+        self._queue = SendQueue(plain, self.io_loop, self._watch, self._update_interest)
+        self._queue.set_limits(queue_hwm, queue_hwm_bytes, queue_lwm, queue_lwm_bytes)
+        self._inbox = Inbox(self._queue, lambda: self.io_loop.add_callback(self._take_inbox))
         if self._on_loop_thread():
             self._watch.attach(self)
         else:
             # Registering the FD touches the running loop: do it on its thread.
-            self.io_loop.add_callback(self._watch.attach, self)
+            self.io_loop.add_callback(self._attach)
 
     def __repr__(self) -> str:
         state = "closed" if self.__dict__.get("_closing") else repr(self.__dict__.get("socket"))
         return f"<ZMQStream {state}>"
 
     # -- threads ------------------------------------------------------------------
+
+    def _on_loop_thread(self) -> bool:
+        """On the loop's thread, or the loop is not running yet: asked by every send."""
+        return here_or_idle(self._aio_loop)
+
+    def _loop_here(self) -> bool:
+        """The send fast paths' gate: an open stream, on its running loop's thread."""
+        try:
+            return get_running_loop() is self._aio_loop and not self._closing
+        except RuntimeError:
+            return False
+
+    def _attach(self) -> None:
+        # A stream made on another thread may be closed (there) before the
+        # loop gets here, or while it registers the FD.
+        if self._closing:
+            return
+        try:
+            self._watch.attach(self)
+        except zmq.ZMQError as error:
+            if error.errno not in SOCKET_GONE:
+                raise
+            self._watch.detach(self)
+            return
+        self._update_interest()
 
     def _set_interest(self) -> None:
         if self._on_loop_thread():
@@ -198,6 +221,10 @@ class ZMQStream(StreamSending, SocketPassThrough):
         if self._queue.entries:
             interest |= POLLOUT
         self._watch.want(self, interest)
+
+    def _check_closed(self) -> None:
+        if self._closing:
+            raise StreamClosedError()
 
     # -- callbacks ----------------------------------------------------------------
 
@@ -235,8 +262,7 @@ class ZMQStream(StreamSending, SocketPassThrough):
         self._check_closed()
         if callback is not None and not callable(callback):
             raise TypeError(f"on_send callback must be callable, not {type(callback).__name__}")
-        self._outbox.send_callback = callback
-        self._plain_gate()
+        self._queue.send_callback = callback
 
     def on_send_stream(self, callback: Callable[[ZMQStream, list[Any], Any], Any] | None) -> None:
         """Like `on_send`, with this stream as the callback's first argument."""
@@ -269,19 +295,224 @@ class ZMQStream(StreamSending, SocketPassThrough):
         """True while messages wait in the send queue."""
         return bool(self._queue.entries)
 
+    # -- sending ------------------------------------------------------------------
+
+    @property
+    def queue_size(self) -> int:
+        """Messages waiting in the send queue."""
+        return len(self._queue.entries)
+
+    @property
+    def queue_bytes(self) -> int:
+        """Payload bytes waiting in the send queue."""
+        return self._queue.nbytes
+
+    def set_queue_limits(
+        self,
+        hwm: int | None = None,
+        hwm_bytes: int | None = None,
+        lwm: int | None = None,
+        lwm_bytes: int | None = None,
+    ) -> None:
+        """Bound the send queue (None: unbounded); low marks default to half."""
+        self._queue.set_limits(hwm, hwm_bytes, lwm, lwm_bytes)
+
+    def drain(self) -> Future[None]:
+        """A future that resolves when the send queue is at or below its low marks.
+
+        With no bound set, that is when the queue is empty. Fails with
+        `StreamClosedError` if the stream closes first. Loop thread only.
+        """
+        self._check_closed()
+        return self._queue.drain()
+
+    def send(
+        self,
+        msg: Any,
+        flags: int = 0,
+        copy: bool = True,
+        track: bool = False,
+        callback: SendCallback | None = None,
+        routing_id: int | None = None,
+        group: str | bytes | None = None,
+    ) -> None:
+        """Send one frame; see `send_multipart`."""
+        if (
+            type(msg) is bytes
+            and not flags
+            and callback is None
+            and not track
+            and routing_id is None
+            and group is None
+            and self._loop_here()
+        ):
+            # A producer's tight loop: the general path's option checks skipped.
+            try:
+                self._queue.send_frame(msg)
+            except zmq.ZMQError as error:
+                self._send_failed(error)
+            return
+        if type(msg) is not bytes:
+            _frames.check_frame(msg)
+        options = None if routing_id is None and group is None else (routing_id, group)
+        self._send_message([msg], flags, copy, track, callback, options)
+
+    def send_multipart(
+        self,
+        msg: Sequence[Any],
+        flags: int = 0,
+        copy: bool = True,
+        track: bool = False,
+        callback: SendCallback | None = None,
+        routing_id: int | None = None,
+        group: str | bytes | None = None,
+    ) -> None:
+        """Send a multipart message, at once if libzmq takes it, else queued.
+
+        ``callback(msg, status)``, if given, is called once for this message
+        after libzmq has taken it (as is the `on_send` callback). Raises
+        ``TypeError``/``ValueError`` for a malformed message,
+        `StreamClosedError` on a closed stream and `SendQueueFull` when a
+        bounded queue is full; nothing is sent or queued then. ``routing_id``
+        and ``group`` are libzmq's DRAFT options (the only keywords
+        ``zmq.Socket.send`` takes beyond these), checked at the call.
+        """
+        parts = _frames.check_message(msg)
+        if (
+            not flags
+            and copy is True
+            and callback is None
+            and not track
+            and routing_id is None
+            and group is None
+            and self._loop_here()
+        ):
+            # An echo's reply, a request: the general path's option checks skipped.
+            try:
+                self._queue.send(parts)
+            except zmq.ZMQError as error:
+                self._send_failed(error)
+            return
+        options = None if routing_id is None and group is None else (routing_id, group)
+        self._send_message(parts, flags, copy, track, callback, options)
+
+    def send_string(
+        self,
+        u: str,
+        flags: int = 0,
+        encoding: str = "utf-8",
+        callback: SendCallback | None = None,
+        routing_id: int | None = None,
+        group: str | bytes | None = None,
+    ) -> None:
+        """Send a str encoded with ``encoding``."""
+        if not isinstance(u, str):
+            raise TypeError(f"send_string() takes a str, not {type(u).__name__}")
+        self.send(u.encode(encoding), flags, True, False, callback, routing_id, group)
+
+    send_unicode = send_string
+
+    def send_json(
+        self,
+        obj: Any,
+        flags: int = 0,
+        callback: SendCallback | None = None,
+        routing_id: int | None = None,
+        group: str | bytes | None = None,
+    ) -> None:
+        """Send ``obj`` as JSON (simplejson); unencodable objects raise here."""
+        self.send(_jsonapi.dumps(obj), flags, True, False, callback, routing_id, group)
+
+    def send_pyobj(
+        self,
+        obj: Any,
+        flags: int = 0,
+        protocol: int = pickle.HIGHEST_PROTOCOL,
+        callback: SendCallback | None = None,
+        routing_id: int | None = None,
+        group: str | bytes | None = None,
+    ) -> None:
+        """Send ``obj`` pickled. Unpickling runs code: use only between trusted peers."""
+        self.send(pickle.dumps(obj, protocol), flags, True, False, callback, routing_id, group)
+
+    def send_threadsafe(self, msg: Any, flags: int = 0, copy: bool = True) -> None:
+        """Send one frame from any thread; see `send_multipart_threadsafe`."""
+        _frames.check_frame(msg)
+        self._send_message([msg], flags, copy, False, None, None)
+
+    def send_multipart_threadsafe(
+        self, msg: Sequence[Any], flags: int = 0, copy: bool = True
+    ) -> None:
+        """Send a message from any thread: validated here, sent on the loop.
+
+        The explicit door for other threads. From another thread the message
+        is checked (bad input, a closed stream, a full bounded queue raise
+        here), its mutable frames are copied so the caller may reuse its
+        buffers at once, and it hops onto the loop; the socket is never
+        touched from the calling thread. On the loop thread it is the same as
+        `send_multipart`, so it keeps its place among the loop's own sends.
+        """
+        self._send_message(_frames.check_message(msg), flags, copy, False, None, None)
+
+    def _send_message(
+        self,
+        parts: Sequence[Any],
+        flags: int,
+        copy: bool,
+        track: bool,
+        callback: SendCallback | None,
+        options: tuple[int | None, str | bytes | None] | None,
+    ) -> None:
+        """Every send ends here: checks at the call, then the queue or the inbox."""
+        if self._closing:
+            raise StreamClosedError("cannot send on a closed ZMQStream")
+        if callback is not None and not callable(callback):
+            raise TypeError(f"send callback must be callable, not {type(callback).__name__}")
+        kwargs = None if options is None else _frames.draft_options(*options)
+        flags = int(flags)
+        if self._on_loop_thread():
+            try:
+                self._queue.send(parts, flags, copy, track, callback, kwargs)
+            except zmq.ZMQError as error:
+                self._send_failed(error)
+            return
+        entry = Pending(_frames.snapshot(parts), flags, copy, track, callback, kwargs)
+        if not self._inbox.put(entry):
+            raise StreamClosedError("cannot send on a closed ZMQStream")
+
+    def _send_failed(self, error: zmq.ZMQError) -> NoReturn:
+        try:
+            if error.errno in SOCKET_GONE:
+                # Closed behind our back, or its context terminated.
+                self.close()
+                raise StreamClosedError(f"the stream's socket is gone ({error})") from error
+            raise error
+        finally:
+            # The traceback holds this frame: without this, error -> traceback ->
+            # frame -> error is a cycle, and every SendQueueFull (with the frames
+            # and the refused message it pins) waits for the cyclic GC.
+            del error
+
+    def _take_inbox(self) -> None:
+        """Send, in order, what other threads handed in (on the loop thread)."""
+        take, send = self._inbox.take, self._queue.send_accepted
+        while (entry := take()) is not None:
+            if not send(entry):
+                self.close()  # the socket went away: close() counts the entry
+                return
+
     # -- receiving ----------------------------------------------------------------
 
-    def _receive(self, limit: int = 1, deadline: float = 0.0, drop: bool = False) -> int:
-        """Receive and dispatch up to ``limit`` messages; return the watch status.
+    def _receive(self, limit: int, deadline: float = 0.0, drop: bool = False) -> tuple[int, int]:
+        """Receive and dispatch up to ``limit`` messages; return the watch status and the count.
 
-        `IDLE_IN` when a receive met EAGAIN, `MORE` when ``limit`` or
-        ``deadline`` ended the run, 0 when receiving stopped (no callback, or
-        closing). The number received is left in ``_received``. With ``drop``
+        The status is `IDLE_IN` when a receive met EAGAIN, `MORE` when
+        ``limit`` or ``deadline`` ended the run, 0 when receiving stopped (no
+        callback, closing, or a REQ/REP socket whose turn it is not: EFSM).
+        With ``drop``
         (flush), a message that arrives with no callback set is received and
-        discarded. The defaults receive one message: the watch's `read_one`.
+        discarded.
         """
-        # The hot loop of the library: callbacks are called inline (same rules
-        # as _callbacks.run_callback), which saves a call layer per message.
         recv = self._recv
         count = 0
         status = MORE
@@ -291,22 +522,20 @@ class ZMQStream(StreamSending, SocketPassThrough):
                 status = 0
                 break
             try:
-                frame = recv(_NOBLOCK, False)
+                msg = recv_message(recv, copy)
             except zmq.Again:
                 status = IDLE_IN
                 break
-            if copy:
-                msg: list[Any] = [frame.bytes]
-                while frame.more:
-                    frame = recv(_NOBLOCK, False)
-                    msg.append(frame.bytes)
-            else:
-                msg = [frame]
-                while frame.more:
-                    frame = recv(_NOBLOCK, False)
-                    msg.append(frame)
+            except zmq.ZMQError as error:
+                if error.errno != _EFSM:
+                    raise
+                # A REQ that has not sent, a REP that has not replied: not an
+                # error, nothing to receive until a send changes its state.
+                status = 0
+                break
             count += 1
             if callback is not None:
+                # Inline, with run_callback's rules: the stream's hottest loop.
                 try:
                     result = callback(msg)
                 except Exception:
@@ -316,29 +545,26 @@ class ZMQStream(StreamSending, SocketPassThrough):
                         follow_result(self._aio_loop, callback, result)
             if deadline and monotonic() > deadline:
                 break
-        self._received = count
-        return status
+        return status, count
 
-    # The watch calls these (see _watch.WatchClient); read_one is _receive's defaults.
-    read_one = _receive
+    # The watch calls these (see _watch.WatchClient).
 
     def on_ready(self, events: int, bulk: bool) -> int:
         status = 0
         deadline = 0.0  # one max_batch_time for sending and receiving together
-        entries = self._queue.entries
-        if events & POLLOUT and entries:
-            outbox = self._outbox
+        queue = self._queue
+        if events & POLLOUT and queue.entries:
             deadline = monotonic() + self.max_batch_time
-            outbox.send_queued(self.max_batch, deadline)
-            if entries and not outbox.blocked:
+            queue.send_queued(self.max_batch, deadline)
+            if queue.entries and not queue.blocked:
                 status = MORE  # the budget ran out, not libzmq's room
         if not events & POLLIN or self._recv_handler[0] is None or self._closing:
             return status
         if bulk:
             deadline = deadline or monotonic() + self.max_batch_time
-            return status | self._receive(self.max_batch, deadline)
+            return status | self._receive(self.max_batch, deadline)[0]
         # One message, then the watch reads EVENTS: MORE would mean "yield".
-        return status | (self._receive() & IDLE_IN)
+        return status | (self._receive(1)[0] & IDLE_IN)
 
     def on_socket_gone(self, error: BaseException) -> None:
         _log.debug("ZMQStream socket went away (%s); closing the stream", error)
@@ -349,31 +575,35 @@ class ZMQStream(StreamSending, SocketPassThrough):
     def flush(self, flag: int = _BOTH, limit: int | None = None) -> int:
         """Handle pending messages now, synchronously; return how many.
 
-        Sends queued messages (``POLLOUT``) and receives waiting ones
-        (``POLLIN``) until libzmq has nothing more or ``limit`` messages, sends
-        and receives together, are handled. Received messages go to the
-        receive callback, or are dropped when none is set (so ``flush`` can
-        discard incoming messages, as in pyzmq). Never blocks.
+        With ``POLLOUT``: runs the send callbacks of messages already handed
+        to libzmq and sends queued ones. With ``POLLIN``: receives waiting
+        messages. Stops when libzmq has nothing more or ``limit`` messages,
+        sends and receives together, are handled (``None`` or 0: no limit,
+        as in pyzmq). Received messages go to the receive callback, or are
+        dropped when none is set (so ``flush`` can discard incoming messages,
+        as in pyzmq). Never blocks; raises `StreamClosedError` once closed.
         """
-        if self._closing:
-            return 0
+        self._check_closed()
         if limit is not None and limit < 0:
             raise ValueError(f"flush limit must be >= 0 or None, not {limit}")
         flag = int(flag)
-        budget = limit if limit is not None else -1
+        budget = limit or -1
         count = 0
+        queue = self._queue
         try:
+            if flag & POLLOUT:
+                # Sends that went out directly: report them now, and count them.
+                count = queue.run_notices(budget)
+                if budget > 0:
+                    budget -= count
             while budget != 0 and not self._closing:
                 progressed = 0
-                if flag & POLLOUT and self._queue.entries:
-                    progressed += self._outbox.send_queued(
-                        budget if budget > 0 else len(self._queue)
-                    )
+                if flag & POLLOUT and queue.entries:
+                    progressed += queue.send_queued(budget if budget > 0 else len(queue))
                 if flag & POLLIN and self._receives and not self._closing:
                     allowed = budget - progressed if budget > 0 else self.max_batch
                     if allowed > 0:
-                        self._receive(allowed, 0.0, True)
-                        progressed += self._received
+                        progressed += self._receive(allowed, 0.0, True)[1]
                 if not progressed:
                     break
                 count += progressed
@@ -419,12 +649,11 @@ class ZMQStream(StreamSending, SocketPassThrough):
         if self._closing:
             return 0
         self._closing = True
-        self._plain_gate()
         # Sends other threads handed in before now go out (or are counted)
         # with the rest; later ones fail at their call.
-        for entry, size in self._inbox.close():
-            self._queue.push(entry, size)
-        unsent = self._outbox.close(StreamClosedError())
+        for entry in self._inbox.close():
+            self._queue.put(entry)
+        unsent = self._queue.close(StreamClosedError())
         self._watch.detach(self)
         if not socket.closed:
             owner = socket if self._owner is None else self._owner
