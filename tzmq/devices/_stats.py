@@ -37,12 +37,14 @@ class Traffic:
 class ProxyStatistics:
     """A snapshot of a proxy's counters.
 
-    ``frontend_received`` equals ``backend_sent`` plus what is still queued
-    or was not forwarded, and likewise the other way. ``dropped`` counts
-    messages libzmq refused with an error (a ``ROUTER_MANDATORY`` peer that is
-    gone, a full bounded queue on a stream the caller handed in);
-    ``unsent`` counts messages still queued when the proxy closed that libzmq
-    would not take. Neither is ever silent: each is also logged.
+    Every message read is accounted for: ``frontend_received`` is
+    ``backend_sent`` plus the frontend's messages that were refused, still
+    queued (at most one) or, after close, unsent; likewise the other way.
+    ``captured`` counts copies handed to the capture socket. ``dropped``
+    counts messages and copies libzmq refused with an error (a
+    ``ROUTER_MANDATORY`` peer that is gone); ``unsent`` counts messages and
+    copies still queued at close that libzmq would not take. Neither is
+    silent: both are also logged.
     """
 
     frontend_received: Traffic = Traffic()
