@@ -26,6 +26,7 @@ from tzmq.rpc import (
     RequestTimeout,
     RPCClient,
     RPCServer,
+    ServerUnresponsive,
     ServiceClosedError,
     connect_rpc,
     current_call,
@@ -361,3 +362,39 @@ async def test_handlers_see_the_callers_curve_user_id(ctx: zmq.Context[Any]) -> 
         client.close()
         server.close()
         auth.stop()
+
+
+@pytest.mark.gen_test
+async def test_heartbeat_fails_calls_to_a_silent_server_fast(ctx: zmq.Context[Any]) -> None:
+    silent = ctx.socket(zmq.ROUTER)  # bound, never read: a server whose loop is stuck
+    silent.linger = 0
+    silent.bind("tcp://127.0.0.1:*")
+    address = silent.getsockopt_string(zmq.LAST_ENDPOINT)
+    client = await connect_rpc(connect=address, context=ctx, timeout=20, heartbeat=0.05)
+    started = client.io_loop.time()
+    calls = [client.call.add(i, 1) for i in range(5)]
+    for call in calls:
+        with pytest.raises(ServerUnresponsive):
+            await bounded(call)
+    assert client.io_loop.time() - started < 2  # two heartbeats, not the 20 s deadline
+    assert client.in_flight == 0
+    client.close()
+
+
+@pytest.mark.gen_test
+async def test_heartbeat_keeps_slow_calls_to_a_live_server(
+    ctx: zmq.Context[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    async def slow() -> str:
+        await asyncio.sleep(0.3)
+        return "done"
+
+    server = await serve_rpc(
+        {"slow": slow}, bind="tcp://127.0.0.1:*", context=ctx, log_exceptions=True
+    )
+    client = await connect_rpc(connect=endpoint(server), context=ctx, timeout=5, heartbeat=0.05)
+    assert await bounded(client.call.slow()) == "done"
+    assert server.stats.failed == 0 and server.stats.requests == 1  # probes are not calls
+    assert not [r for r in caplog.records if r.name == "tzmq.rpc"]
+    client.close()
+    server.close()

@@ -59,6 +59,11 @@ class AioService(aiozmq.rpc.AttrHandler):
     def put(self, value: Any) -> None:
         self.got.append(value)
 
+    @aiozmq.rpc.method
+    async def nap(self) -> str:
+        await asyncio.sleep(0.3)
+        return "rested"
+
 
 class OurService(AttrHandler):
     def __init__(self) -> None:
@@ -241,3 +246,16 @@ async def test_pubsub_both_ways(ctx: zmq.Context[Any]) -> None:
     finally:
         for service in (our_server, their_server, their_client, our_client):
             service.close()
+
+
+@pytest.mark.gen_test
+async def test_aiozmq_servers_answer_our_heartbeat_probes(ctx: zmq.Context[Any]) -> None:
+    server = await aiozmq.rpc.serve_rpc(AioService(), bind="tcp://127.0.0.1:*")
+    client = await connect_rpc(
+        connect=_bound(server), context=ctx, codec=MsgpackCodec(), timeout=5, heartbeat=0.05
+    )
+    try:
+        assert await bounded(client.call.nap()) == "rested"
+    finally:
+        client.close()
+        server.close()

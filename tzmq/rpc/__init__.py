@@ -16,7 +16,10 @@ RPC (aiozmq.rpc's API and, with `MsgpackCodec`, its wire format):
 * handlers: `AttrHandler` with ``@method``, or any mapping; nested
   namespaces; `current_call()` inside a handler;
 * errors: `Error`, `GenericError`, `NotFoundError`, `ParametersError`,
-  `ServiceClosedError`; `RequestTimeout` past a deadline.
+  `ServiceClosedError`; `RequestTimeout` past a deadline, and
+  `ServerUnresponsive` from a client with a ``heartbeat`` whose server went
+  silent;
+* codecs: `JsonCodec` (the default), `MsgpackCodec` (aiozmq's wire format).
 
 Built on `tzmq.ZMQStream`; nothing in `tzmq.stream` imports this package.
 Thread-safety: everything runs on the IOLoop thread.
@@ -46,6 +49,7 @@ from .errors import (
     NotFoundError,
     ParametersError,
     RequestTimeout,
+    ServerUnresponsive,
     ServiceClosedError,
     TooManyRequests,
 )
@@ -81,6 +85,7 @@ __all__ = [
     "RequestServer",
     "RequestTimeout",
     "ServerStats",
+    "ServerUnresponsive",
     "ServiceClosedError",
     "TooManyRequests",
     "connect_pipeline",

@@ -35,7 +35,7 @@ from ._checks import optional_seconds, pick_codec, positive_int
 from ._dispatch import bind_arguments, check_handler, dispatch
 from ._sockets import open_stream, user_id_reader
 from .codec import Codec, TranslationTable
-from .errors import ParametersError, ServiceClosedError
+from .errors import NotFoundError, ParametersError, ServiceClosedError
 from .server import ServerStats
 
 __all__ = ["CallInfo", "CallStats", "Finish", "Serving", "SocketArgs", "current_call", "start"]
@@ -163,6 +163,11 @@ class Serving:
 
         Returns the task running a coroutine handler (None for plain code).
         """
+        if not bname:
+            # A heartbeat probe (see _watchdog): answered, not counted or logged.
+            if not self._closed:
+                finish(None, NotFoundError(""))
+            return None
         self.stats.requests += 1
         name = ""
         args: Any = ()

@@ -1,6 +1,7 @@
 """The exceptions of `tzmq.rpc`, for request/reply and RPC alike.
 
-Request/reply: `RequestTimeout`, `TooManyRequests`, `ClientClosedError`.
+Request/reply: `RequestTimeout` (and `ServerUnresponsive`, a kind of it),
+`TooManyRequests`, `ClientClosedError`.
 
 RPC (the names of ``aiozmq.rpc``, so ``except`` clauses carry over): `Error`
 and its subclasses `GenericError`, `NotFoundError`, `ParametersError`,
@@ -22,6 +23,7 @@ __all__ = [
     "NotFoundError",
     "ParametersError",
     "RequestTimeout",
+    "ServerUnresponsive",
     "ServiceClosedError",
     "TooManyRequests",
 ]
@@ -32,6 +34,10 @@ class RequestTimeout(asyncio.TimeoutError):
 
     Its reply, if one comes later, is dropped and counted as late.
     """
+
+
+class ServerUnresponsive(RequestTimeout):
+    """The server stopped answering (its heartbeat probe went unanswered)."""
 
 
 class TooManyRequests(Exception):

@@ -55,8 +55,9 @@ from ._correlate import Call, Correlator
 from ._dispatch import ErrorTable, error_info, error_table, translate_error
 from ._serving import Serving, start
 from ._sockets import open_stream
+from ._watchdog import Watchdog
 from .codec import Codec, TranslationTable
-from .errors import ServiceClosedError
+from .errors import ServerUnresponsive, ServiceClosedError, TooManyRequests
 
 __all__ = ["RPCClient", "RPCServer", "connect_rpc", "serve_rpc"]
 
@@ -128,6 +129,7 @@ class RPCClient(Correlator):
         errors: ErrorTable | None,
         timeout: float | None,
         max_in_flight: int,
+        heartbeat: float | None,
     ) -> None:
         super().__init__(stream, timeout, max_in_flight)
         self._codec = codec
@@ -136,6 +138,12 @@ class RPCClient(Correlator):
         self._counter = 0
         self._closed_future: asyncio.Future[None] = self._loop.create_future()
         self._withdraw = False  # set once a server said it understands withdrawals
+        self._heartbeat = heartbeat
+        self._watchdog: Watchdog | None = None
+        if heartbeat is not None:
+            self._watchdog = Watchdog(
+                self.io_loop, heartbeat, lambda: len(self._calls), self._probe, self._give_up
+            )
 
     @property
     def call(self) -> Any:
@@ -154,6 +162,8 @@ class RPCClient(Correlator):
         return self.stream
 
     def close(self, linger: int | None = None) -> None:
+        if self._watchdog is not None:
+            self._watchdog.stop()
         super().close(linger)
         if not self._closed_future.done():
             self._closed_future.set_result(None)
@@ -178,7 +188,22 @@ class RPCClient(Correlator):
                 self._counter = counter
                 return counter
 
+    def _probe(self) -> None:
+        try:
+            probe = self._call("", (), {}, self._heartbeat)
+        except TooManyRequests:
+            return  # the window is full: the calls in it will answer, or not
+        probe.add_done_callback(lambda done: done.cancelled() or done.exception())
+
+    def _give_up(self) -> None:
+        for call in list(self._calls.values()):
+            if not call.future.done():
+                self.stats.timeouts += 1
+                call.future.set_exception(ServerUnresponsive("the server stopped answering"))
+
     def _frames(self, call: Call) -> list[Any]:
+        if self._watchdog is not None and len(self._calls) == 1:
+            self._watchdog.busy()
         if call.deadline is None:
             stamp = time.time()
         else:
@@ -201,6 +226,8 @@ class RPCClient(Correlator):
             return
         if stamp == _WITHDRAWALS_UNDERSTOOD:
             self._withdraw = True
+        if self._watchdog is not None:
+            self._watchdog.heard()
         if is_error:
             self._settle(req_id, error=translate_error(answer, self._errors))
         else:
@@ -274,6 +301,7 @@ async def connect_rpc(
     error_table: ErrorTable | None = None,
     timeout: float | timedelta | None = None,
     max_in_flight: int = 1000,
+    heartbeat: float | timedelta | None = None,
     io_loop: IOLoop | None = None,
 ) -> RPCClient:
     """An RPC client over a DEALER.
@@ -287,12 +315,16 @@ async def connect_rpc(
     ``timeout`` is each call's deadline (None: none); it travels to the
     server, which cancels the handler once it passes. ``codec`` defaults to
     `JsonCodec(translation_table)`; use `MsgpackCodec` to talk to aiozmq.
+    With ``heartbeat``, a server that answers nothing (not even a probe) for
+    two heartbeats fails the calls in flight with `ServerUnresponsive`
+    (see `tzmq.rpc._watchdog`).
     """
     seconds = optional_seconds("timeout", timeout)
     window = positive_int("max_in_flight", max_in_flight)
+    beat = optional_seconds("heartbeat", heartbeat)
     chosen = pick_codec(codec, translation_table)
     stream = open_stream(zmq.DEALER, context, socket, bind, connect, io_loop)
-    return RPCClient(stream, chosen, error_table, seconds, window)
+    return RPCClient(stream, chosen, error_table, seconds, window, beat)
 
 
 async def serve_rpc(
