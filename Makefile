@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 
-.PHONY: demo test lint bench soak format clean
+.PHONY: demo test test-loops test-oldest lint bench soak format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,34 @@ demo: $(VENV)/.installed-base
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
+# The whole suite again on uvloop and on a Proactor-like loop, Windows' default (tests/loops.py).
+test-loops: $(VENV)/.installed-test
+	$(BIN)/python -m pytest --loop uvloop
+	$(BIN)/python -m pytest --loop proactor
+
+# The whole suite on exactly the floors pyproject.toml declares (.ci/floors.py pins them), in
+# venvs of their own. ipykernel 7.4 needs a newer Tornado than tzmq's floor, so the Jupyter
+# tests run in a second venv: the jupyter extra at its floors, tzmq's own requirements free.
+OLDEST := .venv-oldest
+$(OLDEST)-%/.installed: pyproject.toml .ci/floors.py
+	rm -rf $(@D)
+	$(PYTHON) -m venv $(@D)
+	echo '*' > $(@D)/.gitignore
+	$(PYTHON) .ci/floors.py $(FLOORS) > $(@D)/constraints.txt
+	$(@D)/bin/python -m pip install --quiet --upgrade pip
+	$(@D)/bin/python -m pip install --quiet -c $(@D)/constraints.txt -e '.[$(EXTRAS)]'
+	touch $@
+
+$(OLDEST)-core/.installed: FLOORS := dependencies test
+$(OLDEST)-core/.installed: EXTRAS := test
+$(OLDEST)-jupyter/.installed: FLOORS := jupyter test
+$(OLDEST)-jupyter/.installed: EXTRAS := test,jupyter
+
+test-oldest: $(OLDEST)-core/.installed $(OLDEST)-jupyter/.installed
+	$(OLDEST)-core/bin/python -m pytest --ignore=tests/jupyter
+	$(OLDEST)-core/bin/python -m pytest --loop uvloop tests/stream tests/test_loops.py
+	$(OLDEST)-jupyter/bin/python -m pytest tests/jupyter
+
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check tzmq tests demos benchmarks
 	$(BIN)/ruff format --check tzmq tests demos benchmarks
@@ -47,4 +75,4 @@ soak: $(VENV)/.installed-test
 	$(BIN)/python -m tests.reliability.soak
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(OLDEST)-core $(OLDEST)-jupyter build *.egg-info

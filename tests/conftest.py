@@ -1,12 +1,44 @@
-"""Shared fixtures: a zmq context that is always terminated, and socket pairs on 127.0.0.1."""
+"""Shared fixtures: a zmq context that is always terminated, and socket pairs on 127.0.0.1.
+
+Also the ``--loop`` option (see tests/loops.py): the event loop every test's IOLoop runs on.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import zmq
+
+from tests import loops
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--loop",
+        choices=loops.LOOPS,
+        default="asyncio",
+        help="the asyncio event loop under every IOLoop the tests make (default: asyncio)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.add_cleanup(loops.install(config.getoption("loop")))
+
+
+def _selector_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "Tornado selector"}
+
+
+@pytest.fixture(autouse=True)
+def _selector_threads_closed() -> Iterator[None]:
+    """Fail a test that leaves an IOLoop on a Proactor loop open (its selector thread runs on)."""
+    before = _selector_threads()
+    yield
+    left = _selector_threads() - before
+    assert not left, f"{len(left)} IOLoop(s) left open with Tornado's selector thread running"
 
 
 class TrackingContext(zmq.Context):  # type: ignore[type-arg]
