@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import zmq
+from tornado.ioloop import IOLoop
 
 from tests.devices.helpers import bounded, inproc, peer, receive_n, until
 from tzmq import StreamClosedError, ZMQStream
@@ -218,3 +219,31 @@ def test_bad_input_fails_at_the_call(ctx: zmq.Context[Any]) -> None:
         Proxy(pull, closed)
     # Nothing was taken over by the refused calls.
     assert not pull.closed and not push.closed
+
+
+@pytest.mark.gen_test
+async def test_a_backlog_moves_in_batches_with_the_loop_running_between(
+    ctx: zmq.Context[Any],
+) -> None:
+    front, back = _bound(ctx, zmq.PULL, "pull", rcvhwm=0), _bound(ctx, zmq.PUSH, "push", sndhwm=0)
+    producer = ctx.socket(zmq.PUSH)
+    producer.sndhwm = 0
+    producer.connect(_address(front))
+    consumer = peer(ctx, zmq.PULL, _address(back), rcvhwm=0)
+    n = 5000
+    for i in range(n):
+        producer.send(b"%d" % i)
+    proxy = Proxy(front, back)
+    progress: list[int] = []
+
+    def tick() -> None:
+        progress.append(proxy.statistics().backend_sent.messages)
+        if progress[-1] < n:
+            IOLoop.current().add_callback(tick)
+
+    IOLoop.current().add_callback(tick)
+    assert await receive_n(consumer, n) == [[b"%d" % i] for i in range(n)]
+    # Other callbacks ran while the backlog moved: it went in several batches.
+    moving = [count for count in progress if 0 < count < n]
+    assert len(moving) >= 2 and moving == sorted(moving)
+    proxy.close()
