@@ -398,3 +398,14 @@ async def test_heartbeat_keeps_slow_calls_to_a_live_server(
     assert not [r for r in caplog.records if r.name == "tzmq.rpc"]
     client.close()
     server.close()
+
+
+@pytest.mark.gen_test
+async def test_transport_binds_live(ctx: zmq.Context[Any]) -> None:
+    async with started(ctx) as (server, client, _):
+        server.transport.bind("tcp://127.0.0.1:*")
+        second = server.transport.last_endpoint.decode()
+        other = await connect_rpc(connect=second, context=ctx, timeout=3)
+        assert await bounded(other.call.add(1, 1)) == 2
+        assert await bounded(client.call.add(2, 2)) == 4  # the first endpoint still serves
+        other.close()
