@@ -103,6 +103,13 @@ class Sample:
     def rate(cls, done: int, total: int, seconds: float) -> Sample:
         return cls(done / seconds if seconds > 0 else 0.0, done, total, seconds)
 
+    @classmethod
+    def round_trips(cls, done: int, total: int, seconds: float) -> Sample:
+        """Microseconds per round trip over the ``done`` that completed (at least one)."""
+        if not done:
+            raise BenchError("no round trip completed")
+        return cls(seconds / done * 1e6, done, total, seconds)
+
     @property
     def partial(self) -> bool:
         return self.done < self.total
@@ -210,7 +217,7 @@ class Peer(threading.Thread):
 class Owned:
     """The context of one measurement, with everything made from it.
 
-    ``close()`` stops the peer threads, closes the streams and sockets with
+    ``close()`` sets its signals, stops the peer threads, closes the streams and sockets with
     linger 0, then terminates the context, each step bounded: if a peer will
     not stop or ``term()`` does not return (a socket left open somewhere), the
     context is abandoned and `BenchError` raised, so one broken
@@ -221,6 +228,7 @@ class Owned:
         self.ctx = context
         self._closables: list[Any] = []
         self._peers: list[Peer] = []
+        self._signals: list[Signal] = []
 
     def plain(self, kind: int) -> zmq.Socket[Any]:
         """A plain blocking socket owned by the measuring thread."""
@@ -236,6 +244,13 @@ class Owned:
         self._closables.append(closable)
         return closable
 
+    def signal(self) -> Signal:
+        """A fresh `Signal` that `close` sets before it stops the peers, so a
+        peer may wait for it in one bounded wait instead of polling."""
+        signal = Signal()
+        self._signals.append(signal)
+        return signal
+
     def peer(self, name: str, body: Callable[[Peer], None]) -> Peer:
         """Start ``body(peer)`` in a thread; `close` stops and joins it."""
         thread = Peer(name, body)
@@ -245,6 +260,8 @@ class Owned:
 
     def close(self, timeout: float) -> None:
         errors: list[BaseException] = []
+        for signal in self._signals:
+            signal.set()
         for thread in self._peers:
             try:
                 thread.finish(timeout)

@@ -1,8 +1,9 @@
 """The implementations compared: raw blocking pyzmq, the two streams, the two future sockets.
 
-Owns which implementations exist in this run. The future-socket rows appear
-only when ``tzmq.Socket`` and ``tzmq.Context`` exist; pyzmq's future socket
-is shown beside tzmq's and not alone.
+Owns which implementations exist in this run, and the floors (yardsticks of
+`benchmarks._floor`) beside them. The future-socket rows appear only when
+``tzmq.Socket`` and ``tzmq.Context`` exist; pyzmq's future socket is shown
+beside tzmq's and not alone.
 
 Thread-safety: immutable data, safe anywhere.
 """
@@ -18,10 +19,19 @@ from zmq.eventloop import zmqstream as pyzmq_zmqstream
 
 import tzmq
 
-from ._floor import BareContext, BareStream
+from ._floor import BareContext, BareStream, FramesContext
 from ._harness import BenchError, Sample, run_async, run_sync
 
-__all__ = ["FLOOR_OF", "FUTURE", "RAW", "STREAM", "Impl", "available", "measure"]
+__all__ = [
+    "FLOOR_FRAMES",
+    "FLOOR_OF",
+    "FUTURE",
+    "RAW",
+    "STREAM",
+    "Impl",
+    "available",
+    "measure",
+]
 
 RAW = "raw"
 STREAM = "stream"
@@ -31,6 +41,7 @@ TZMQ_STREAM = "tzmq.ZMQStream"
 TZMQ_SOCKET = "tzmq.Socket"
 FLOOR_STREAM = "floor: stream"
 FLOOR_SOCKET = "floor: future"
+FLOOR_FRAMES = "floor: frames"
 
 FLOOR_OF = {TZMQ_STREAM: FLOOR_STREAM, TZMQ_SOCKET: FLOOR_SOCKET}
 """The yardstick row (see `benchmarks._floor`) that each tzmq row is read against."""
@@ -38,7 +49,8 @@ FLOOR_OF = {TZMQ_STREAM: FLOOR_STREAM, TZMQ_SOCKET: FLOOR_SOCKET}
 
 @dataclass(frozen=True)
 class Impl:
-    """One implementation: ``factory`` is its stream class or its future Context class."""
+    """One implementation: ``factory`` is its stream class or its Context class
+    (a future Context, or for the raw family a Context of other blocking sockets)."""
 
     name: str
     family: str
@@ -47,8 +59,8 @@ class Impl:
     """A yardstick (`benchmarks._floor`), run only by the cases that ask for floors."""
 
     def context(self) -> zmq.Context[Any]:
-        """A fresh context: the future Context class for future sockets, else a plain one."""
-        if self.family == FUTURE:
+        """A fresh context: ``factory()`` for future and raw sockets that have one, else plain."""
+        if self.family != STREAM and self.factory is not None:
             context: zmq.Context[Any] = self.factory()
             return context
         return zmq.Context()
@@ -61,6 +73,7 @@ def has_tzmq_future() -> bool:
 def available() -> list[Impl]:
     impls = [
         Impl("raw", RAW),
+        Impl(FLOOR_FRAMES, RAW, FramesContext, floor=True),
         Impl(TZMQ_STREAM, STREAM, tzmq.ZMQStream),
         Impl("pyzmq ZMQStream", STREAM, pyzmq_zmqstream.ZMQStream),
         Impl(FLOOR_STREAM, STREAM, BareStream, floor=True),
@@ -76,7 +89,8 @@ def available() -> list[Impl]:
 
 def measure(impl: Impl, timeout: float, raw: Any, stream: Any, future: Any) -> Sample:
     """Run the body of a case that fits ``impl``: ``raw(owned)`` in this thread,
-    ``stream(owned)`` or ``future(owned)`` on a fresh event loop."""
+    ``stream(owned)`` or ``future(owned)`` on a fresh event loop. A raw body
+    makes the socket under test with ``owned.native``, so the frames floor runs it too."""
     if impl.family == RAW:
         if raw is None:
             raise BenchError(f"{impl.name} has no such measurement")

@@ -1,9 +1,11 @@
 """The far ends of the benchmarks, each a plain blocking pyzmq socket in a thread.
 
 Owns `Counter` (a PULL that counts what it is sent), `Sender` (a PUSH that
-sends on a signal), `EchoClient` (a DEALER doing lock-step round trips) and
-`RawEchoServer` (the ROUTER echo loop of the raw baseline). Each is the same
-for every implementation measured, so it costs them all the same.
+sends on a signal), `EchoClient` (a DEALER doing lock-step round trips),
+`QueueingClient` (a DEALER that queues all its requests to a REP first) and
+`RawEchoServer` (a ROUTER echo loop: the raw baseline's, or a far end).
+Each far end is the same for every implementation measured, so it costs
+them all the same.
 
 Thread-safety: each peer makes, uses and closes its socket in its own thread.
 The measuring thread reads a peer's counters after the peer's `Signal` fired
@@ -20,7 +22,7 @@ import zmq
 
 from ._harness import Owned, Peer, Signal, bind_random
 
-__all__ = ["Counter", "EchoClient", "RawEchoServer", "Sender"]
+__all__ = ["Counter", "EchoClient", "QueueingClient", "RawEchoServer", "Sender"]
 
 # Socket timeouts in the peers are short so that they notice `Peer.stopping`
 # promptly; a slow implementation still gets the whole measurement timeout.
@@ -40,8 +42,9 @@ class Counter:
 
     With ``warmup``, it first takes that many messages and sets ``ready``, so
     the connection is up before the clock starts. With ``gate``, it connects
-    only once the gate is set: a peer that is not reading yet. ``t_end`` is
-    when the ``n``-th message arrived.
+    only once the gate is set: a peer that is not reading yet. With ``hold``,
+    it reads past the warm-up only once ``go`` is set. ``unbounded`` sets its
+    HWM to 0. ``t_end`` is when the ``n``-th message arrived.
     """
 
     def __init__(
@@ -53,6 +56,8 @@ class Counter:
         multipart: bool = False,
         warmup: int = 0,
         gate: Signal | None = None,
+        hold: bool = False,
+        unbounded: bool = False,
         timeout: float,
     ) -> None:
         self.count = 0
@@ -65,6 +70,10 @@ class Counter:
         self._multipart = multipart
         self._warmup = warmup
         self._gate = gate
+        self.go = owned.signal()
+        if not hold:
+            self.go.set()
+        self._unbounded = unbounded
         self._timeout = timeout
         self.peer = owned.peer("counter", self._run)
 
@@ -74,6 +83,8 @@ class Counter:
         sock = self._ctx.socket(zmq.PULL, socket_class=zmq.Socket)
         try:
             sock.rcvtimeo = _POLL_MS
+            if self._unbounded:
+                sock.rcvhwm = 0
             sock.connect(self._endpoint)
             recv = sock.recv_multipart if self._multipart else sock.recv
             deadline = monotonic() + self._timeout
@@ -87,6 +98,11 @@ class Counter:
                     continue
                 taken += 1
             self.ready.set()
+            # One wait, not a poll of `peer.stopping`: a wake-up every 100 ms
+            # would add instructions in proportion to time, not to work.
+            # `Owned.close` sets ``go`` before it stops the peers.
+            if not self.go.wait(self._timeout) or peer.stopping:
+                return
             n = self._n
             while self.count < n and not peer.stopping:
                 try:
@@ -204,20 +220,72 @@ class EchoClient:
         return n
 
 
-class RawEchoServer:
-    """The raw baseline's echo: a ROUTER blocking ``recv_multipart``/``send_multipart``
-    loop in a thread, serving ``n`` messages. ``endpoint`` is set before ``bound``."""
+class QueueingClient:
+    """A DEALER in a thread that sends ``n`` requests to a REP at once (HWM 0),
+    then takes the ``n`` replies.
 
-    def __init__(self, owned: Owned, n: int, transport: str) -> None:
+    ``elapsed`` runs from the first send to the last reply taken, over
+    ``completed`` replies; ``done`` fires when the client stops, whether it
+    finished or gave up at its deadline.
+    """
+
+    def __init__(self, owned: Owned, endpoint: str, n: int, timeout: float) -> None:
+        self.done = Signal()
+        self.elapsed = 0.0
+        self.completed = 0
+        self._ctx = owned.ctx
+        self._endpoint = endpoint
+        self._n = n
+        self._timeout = timeout
+        self.peer = owned.peer("queueing-client", self._run)
+
+    def _run(self, peer: Peer) -> None:
+        sock = self._ctx.socket(zmq.DEALER, socket_class=zmq.Socket)
+        try:
+            sock.rcvtimeo = _POLL_MS
+            sock.sndhwm = sock.rcvhwm = 0
+            sock.connect(self._endpoint)
+            deadline = monotonic() + self._timeout
+            request = [b"", b"x" * 16]  # the empty delimiter a REP expects
+            start = perf_counter()
+            for _ in range(self._n):
+                sock.send_multipart(request)
+            while self.completed < self._n:
+                try:
+                    sock.recv_multipart()
+                except zmq.Again:
+                    if peer.stopping or monotonic() > deadline:
+                        break
+                    continue
+                self.completed += 1
+                self.elapsed = perf_counter() - start
+        finally:
+            sock.close(linger=0)
+            self.done.set()
+
+
+class RawEchoServer:
+    """A ROUTER blocking ``recv_multipart``/``send_multipart`` loop in a thread,
+    serving ``n`` messages. ``endpoint`` is set before ``bound``.
+
+    The echo of the raw baselines (``native``: a socket of the context's own
+    class, so the frames floor's context makes its kind), or a plain far end.
+    """
+
+    def __init__(self, owned: Owned, n: int, transport: str, native: bool = False) -> None:
         self.bound = Signal()
         self.endpoint = ""
         self._ctx = owned.ctx
         self._n = n
         self._transport = transport
+        self._native = native
         self.peer = owned.peer("raw-echo", self._run)
 
     def _run(self, peer: Peer) -> None:
-        sock = self._ctx.socket(zmq.ROUTER, socket_class=zmq.Socket)
+        if self._native:
+            sock = self._ctx.socket(zmq.ROUTER)
+        else:
+            sock = self._ctx.socket(zmq.ROUTER, socket_class=zmq.Socket)
         try:
             sock.rcvtimeo = sock.sndtimeo = _POLL_MS
             self.endpoint = bind_random(sock, self._transport)

@@ -40,10 +40,7 @@ __all__ = ["echo"]
 
 
 def _sample(client: EchoClient, n: int) -> Sample:
-    done = client.completed
-    if not done:
-        raise BenchError("no round trip completed")
-    return Sample(client.elapsed / done * 1e6, done, n, client.elapsed)
+    return Sample.round_trips(client.completed, n, client.elapsed)
 
 
 @contextlib.contextmanager
@@ -65,7 +62,7 @@ def echo(impl: Impl, s: Settings, transport: str) -> Sample:
     n, warmup, wait = s.echo, s.echo_warmup, s.timeout + 1
 
     def raw(owned: Owned) -> Sample:
-        server = RawEchoServer(owned, warmup + n, transport)
+        server = RawEchoServer(owned, warmup + n, transport, native=True)
         if not server.bound.wait(wait):
             raise BenchError("the raw echo server did not bind")
         client = EchoClient(owned, server.endpoint, n, warmup, s.timeout)

@@ -1,30 +1,38 @@
-"""The real-world rows: an ipykernel on pyzmq's ZMQStream vs the same kernel on tzmq's.
+"""The real-world rows: Jupyter on pyzmq's ZMQStream vs the same Jupyter on tzmq's.
 
-Owns starting two real kernels side by side (one plain, one through
+Owns starting real kernels and servers side by side (one plain, one through
 ``python -m tzmq.compat run``), measuring each in interleaved rounds, and
-stopping them. Two measurements per kernel, both over jupyter_client's
-blocking client on tcp://127.0.0.1:
+stopping them. Over jupyter_client's blocking client on tcp://127.0.0.1:
 
 * execute round trips per second: ``execute("1")`` and wait for its shell reply;
 * a 500-execute pipeline: send 500 requests at once, time until the last reply.
 
+Through a jupyter_server (`benchmarks._jupyter_server`), its kernel on the
+same layer as the server:
+
+* an output flood: a cell prints ``lines`` lines; the time from the execute
+  request until a websocket client on 127.0.0.1 has every line.
+
 Needs the ``.[jupyter]`` extra; without it the rows say so and nothing runs.
 
-Thread-safety: runs on the main thread; each kernel is its own process.
+Thread-safety: runs on the main thread; each kernel and server is its own process.
 """
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-__all__ = ["JupyterRow", "measure_jupyter"]
+__all__ = ["JupyterRow", "measure_jupyter", "measure_output_flood"]
 
 PIPELINE = 500
 TIMEOUT = 60.0
@@ -90,13 +98,22 @@ def _pipeline(client: Any) -> float:
     return time.perf_counter() - started
 
 
-def measure_jupyter(rounds: int, round_trips: int) -> list[JupyterRow] | str:
-    """Rows for the table, or the reason they could not be measured."""
+def _missing() -> str:
+    """Why the rows cannot be measured ("" when they can)."""
     try:
         import ipykernel  # noqa: F401
         import jupyter_client  # noqa: F401
+        import jupyter_server  # noqa: F401
     except ImportError as error:
         return f"skipped: needs the .[jupyter] extra ({error})"
+    return ""
+
+
+def measure_jupyter(rounds: int, round_trips: int) -> list[JupyterRow] | str:
+    """Rows for the table, or the reason they could not be measured."""
+    missing = _missing()
+    if missing:
+        return missing
     plain = [sys.executable, "-m", "ipykernel_launcher"]
     on_tzmq = [sys.executable, "-m", "tzmq.compat", "run", "-m", "ipykernel_launcher"]
     rates: dict[str, list[float]] = {"pyzmq": [], "tzmq": []}
@@ -126,3 +143,37 @@ def measure_jupyter(rounds: int, round_trips: int) -> list[JupyterRow] | str:
             False,
         ),
     ]
+
+
+def measure_output_flood(rounds: int, lines: int) -> JupyterRow | str:
+    """The jupyter_server output flood row, or the reason it could not be measured."""
+    missing = _missing()
+    if missing:
+        return missing
+    from ._jupyter_server import serve
+
+    async def flood(root: Path) -> dict[str, list[float]]:
+        seconds: dict[str, list[float]] = {"pyzmq": [], "tzmq": []}
+        async with AsyncExitStack() as stack:
+            servers = {
+                name: await stack.enter_async_context(serve(root / name, name == "tzmq"))
+                for name in seconds
+            }
+            for index in range(rounds):
+                order = ["pyzmq", "tzmq"] if index % 2 == 0 else ["tzmq", "pyzmq"]
+                for name in order:
+                    seconds[name].append(await servers[name].flood(lines, TIMEOUT))
+        return seconds
+
+    with tempfile.TemporaryDirectory(prefix="tzmq-bench-jupyter-") as tmp:
+        try:
+            seconds = asyncio.run(flood(Path(tmp)))
+        except Exception as error:
+            return f"error: {type(error).__name__}: {error}"
+    return JupyterRow(
+        f"jupyter_server flood of {lines:,} lines",
+        statistics.median(seconds["pyzmq"]),
+        statistics.median(seconds["tzmq"]),
+        "s",
+        False,
+    )

@@ -124,7 +124,7 @@ def backlog(impl: Impl, s: Settings, msg_name: str, transport: str) -> Sample:
     msg, n = MESSAGES[msg_name], s.backlog
 
     def raw(owned: Owned) -> Sample:
-        rx = owned.plain(zmq.PULL)
+        rx = owned.native(zmq.PULL)
         rx.rcvhwm = 0
         rx.rcvtimeo = milliseconds(s.timeout)
         endpoint = bind_random(rx, transport)
@@ -153,8 +153,8 @@ def live(impl: Impl, s: Settings, msg_name: str, transport: str) -> Sample:
     msg, n = MESSAGES[msg_name], s.live
 
     def warmed(owned: Owned) -> tuple[zmq.Socket[Any], Sender]:
-        """A plain PULL that has the sender's warm-up message: the connection is up."""
-        rx = owned.plain(zmq.PULL)
+        """A PULL that has the sender's warm-up message: the connection is up."""
+        rx = owned.native(zmq.PULL)
         rx.rcvtimeo = milliseconds(s.timeout)
         sender = Sender(owned, bind_random(rx, transport), msg, n)
         rx.recv_multipart()

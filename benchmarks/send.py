@@ -64,19 +64,37 @@ def _counted(counter: Counter, n: int, start: float) -> Sample:
     return Sample.rate(counter.count, n, perf_counter() - start)
 
 
-def throughput(impl: Impl, s: Settings, msg_name: str, transport: str) -> Sample:
-    """Send ``s.send`` messages to a counting PULL thread; msgs/s until all arrived."""
+def throughput(
+    impl: Impl, s: Settings, msg_name: str, transport: str, unbounded: bool = False
+) -> Sample:
+    """Send ``s.send`` messages to a counting PULL thread; msgs/s until all arrived.
+
+    ``unbounded`` sets HWM 0 at both ends and has the counter read only once
+    the last send returned: the threads never run at once, so the work done
+    (the instruction count) does not depend on how they interleave.
+    """
     msg, n = MESSAGES[msg_name], s.send
     multipart = len(msg) > 1
 
-    def counter_for(owned: Owned, endpoint: str) -> Counter:
-        return Counter(owned, endpoint, n, multipart=multipart, warmup=1, timeout=s.timeout)
+    def counter_for(owned: Owned, tx: Any) -> Counter:
+        if unbounded:
+            tx.sndhwm = 0
+        return Counter(
+            owned,
+            bind_random(tx, transport),
+            n,
+            multipart=multipart,
+            warmup=1,
+            hold=unbounded,
+            unbounded=unbounded,
+            timeout=s.timeout,
+        )
 
     def warmed(owned: Owned) -> tuple[zmq.Socket[Any], Counter]:
-        """A plain PUSH whose counter has taken the warm-up message."""
-        tx = owned.plain(zmq.PUSH)
+        """A PUSH whose counter has taken the warm-up message."""
+        tx = owned.native(zmq.PUSH)
         tx.sndtimeo = milliseconds(s.timeout)
-        counter = counter_for(owned, bind_random(tx, transport))
+        counter = counter_for(owned, tx)
         tx.send(_WARMUP)
         if not counter.ready.wait(s.timeout):
             raise BenchError("the counter did not get the warm-up message")
@@ -86,6 +104,7 @@ def throughput(impl: Impl, s: Settings, msg_name: str, transport: str) -> Sample
         tx, counter = warmed(owned)
         start = perf_counter()
         send_loop(tx, msg, n)
+        counter.go.set()
         counter.done.wait(s.timeout)
         return _counted(counter, n, start)
 
@@ -94,12 +113,13 @@ def throughput(impl: Impl, s: Settings, msg_name: str, transport: str) -> Sample
         out = owned.adopt(impl.factory(tx))
         start = perf_counter()
         send_loop(out, msg, n)
+        counter.go.set()
         await counter.done.wait_async(s.timeout)
         return _counted(counter, n, start)
 
     async def future(owned: Owned) -> Sample:
         tx = owned.native(zmq.PUSH)
-        counter = counter_for(owned, bind_random(tx, transport))
+        counter = counter_for(owned, tx)
         await bounded(tx.send(_WARMUP), s.timeout, "the warm-up send")
         if not await counter.ready.wait_async(s.timeout):
             raise BenchError("the counter did not get the warm-up message")
@@ -109,6 +129,7 @@ def throughput(impl: Impl, s: Settings, msg_name: str, transport: str) -> Sample
         async def produce() -> None:
             for _ in range(n):
                 await send(item)
+            counter.go.set()
 
         start = perf_counter()
         task = asyncio.ensure_future(produce())
