@@ -351,6 +351,9 @@ def test_close_during_a_storm_is_quiet_and_accounted(ctx: zmq.Context[Any]) -> N
     threads, per_thread = 4, 500
     handler = PUBHandler("tcp://127.0.0.1:*")
     handler.socket.sndhwm = 0
+    # Time enough for what was sent before the close to reach the SUB on a
+    # loaded machine (the default second is a policy, not what this checks).
+    handler.socket.linger = 10_000
     errors: list[logging.LogRecord] = []
     handler.handleError = errors.append  # type: ignore[method-assign]
     sub = ctx.socket(zmq.SUB)

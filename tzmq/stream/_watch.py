@@ -35,10 +35,14 @@ such code, never the way tzmq delivers its own messages.
 
 The FD is registered with Tornado's public ``IOLoop.add_handler`` and nothing
 lower: on Windows the default asyncio loop (Proactor) has no ``add_reader``,
-and Tornado routes ``add_handler`` through its selector thread there. It is
-registered as the *socket object*, never the raw FD number, so that
-``IOLoop.close(all_fds=True)`` closes the zmq socket instead of libzmq's own
-descriptor (which would abort the process).
+and Tornado routes ``add_handler`` through its selector thread there. What is
+registered is the watch's own duplicate of libzmq's descriptor (`_Handle`):
+a socket closed behind our back (``ctx.destroy()``, a direct ``close()``)
+closes libzmq's descriptor, and a registered descriptor that is closed would
+break ``select()`` in Tornado's selector thread (and could be reused by the
+next socket under the same number). The duplicate stays open until the watch
+unregisters it; ``IOLoop.close(all_fds=True)`` closes it and the zmq socket
+(never libzmq's own descriptor, which would abort the process).
 
 Thread-safety: everything here runs on the IOLoop's thread, except
 `SocketWatch.wake_threadsafe`, which only schedules a pass with
@@ -48,6 +52,9 @@ Thread-safety: everything here runs on the IOLoop's thread, except
 from __future__ import annotations
 
 import logging
+import os
+import socket as _stdsocket
+import sys
 import weakref
 from collections.abc import Callable
 from contextlib import suppress
@@ -109,6 +116,46 @@ class WatchClient(Protocol):
         """The socket was closed behind the client's back or its context ended."""
 
 
+class _Handle:
+    """The watch's own duplicate of a zmq socket's FD, registered with the IOLoop.
+
+    ``fileno()`` is the duplicate; ``close()`` (which ``IOLoop.close(all_fds=True)``
+    calls) closes the zmq socket and the duplicate.
+    """
+
+    __slots__ = ("_closer", "_fd", "_socket")
+
+    def __init__(self, socket: zmq.Socket[Any]) -> None:
+        self._socket = socket
+        fd = socket.FD
+        self._closer: Callable[[], None] | None
+        if sys.platform == "win32":
+            # There libzmq's FD is a SOCKET, which only the socket module duplicates.
+            copy = _stdsocket.fromfd(fd, _stdsocket.AF_INET, _stdsocket.SOCK_STREAM)
+            self._fd: int = copy.fileno()
+            self._closer = copy.close
+        else:
+            self._fd = os.dup(fd)
+            self._closer = self._close_posix
+
+    def _close_posix(self) -> None:
+        os.close(self._fd)
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def release(self) -> None:
+        """Close the duplicate (idempotent)."""
+        closer, self._closer = self._closer, None
+        if closer is not None:
+            closer()
+
+    def close(self) -> None:
+        if not self._socket.closed:
+            self._socket.close()
+        self.release()
+
+
 def _socket_key(socket: zmq.Socket[Any]) -> int:
     # Shadow sockets share one libzmq socket (and so one FD): key by that.
     return int(socket.underlying)
@@ -125,7 +172,7 @@ class SocketWatch:
     __slots__ = (
         "__weakref__",
         "_clients",
-        "_fd",
+        "_handle",
         "_key",
         "_registered",
         "_scheduled",
@@ -139,10 +186,6 @@ class SocketWatch:
     )
 
     _registry: ClassVar[weakref.WeakValueDictionary[tuple[int, int], SocketWatch]] = (
-        weakref.WeakValueDictionary()
-    )
-    # (loop, FD number) -> the watch holding that number's registration.
-    _by_fd: ClassVar[weakref.WeakValueDictionary[tuple[int, int], SocketWatch]] = (
         weakref.WeakValueDictionary()
     )
 
@@ -160,7 +203,7 @@ class SocketWatch:
         self.socket = socket
         self.io_loop = io_loop
         self._key = (_socket_key(socket), id(io_loop))
-        self._fd: int = socket.FD
+        self._handle: _Handle | None = None
         self._clients: dict[WatchClient, int] = {}
         self._solo: WatchClient | None = None  # the only client, when there is one
         self.interest = 0
@@ -181,16 +224,13 @@ class SocketWatch:
         self._clients[client] = 0
         self._recompute_interest()
         if not self._registered:
-            fd_key = (id(self.io_loop), self._fd)
-            stale = self._by_fd.get(fd_key)
-            if stale is not None and stale is not self and stale.socket.closed:
-                # A socket closed directly (not through its stream) keeps its
-                # registration until a pass notices; a socket made meanwhile can
-                # get the same FD number (close, make a new one, wrap it), and
-                # registering it would fail with "fd added twice".
-                stale._socket_gone(zmq.ZMQError(zmq.ENOTSOCK))
-            self.io_loop.add_handler(self.socket, self._pass, IOLoop.READ)
-            self._by_fd[fd_key] = self
+            handle = _Handle(self.socket)
+            try:
+                self.io_loop.add_handler(handle, self._pass, IOLoop.READ)
+            except BaseException:
+                handle.release()
+                raise
+            self._handle = handle
             self._registered = True
 
     def detach(self, client: WatchClient) -> None:
@@ -278,16 +318,13 @@ class SocketWatch:
         self._registered = False
         if self._registry.get(self._key) is self:
             del self._registry[self._key]
-        fd_key = (id(self.io_loop), self._fd)
-        if self._by_fd.get(fd_key) is not self:
-            # A socket closed behind our back freed the number, and another
-            # watch registered it since: that registration is not ours to remove.
+        handle, self._handle = self._handle, None
+        if handle is None:
             return
-        del self._by_fd[fd_key]
-        # By number: a closed zmq socket has no fileno() left to ask. A closed
-        # or closing loop has nothing left to unregister from.
+        # A closed or closing loop has nothing left to unregister from.
         with suppress(OSError, ValueError, RuntimeError):
-            self.io_loop.remove_handler(self._fd)
+            self.io_loop.remove_handler(handle)
+        handle.release()
 
     def recheck(self) -> None:
         """Read EVENTS now and wake if something wanted is ready (the sweep's probe)."""
