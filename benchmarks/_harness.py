@@ -37,6 +37,7 @@ __all__ = [
     "run_async",
     "run_sync",
     "send_loop",
+    "settle",
     "wait_for",
 ]
 
@@ -174,6 +175,16 @@ async def wait_for(awaitable: Awaitable[Any], timeout: float) -> bool:
     future = asyncio.ensure_future(awaitable)
     done, _ = await asyncio.wait({future}, timeout=timeout)
     return bool(done)
+
+
+async def settle(task: asyncio.Future[Any], timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for ``task``: re-raise its error if it
+    failed, cancel it if it is still running; True if it finished."""
+    if await wait_for(task, timeout):
+        task.result()
+        return True
+    task.cancel()
+    return False
 
 
 async def bounded(awaitable: Awaitable[Any], timeout: float, what: str) -> Any:

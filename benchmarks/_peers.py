@@ -15,6 +15,7 @@ it from another thread is safe, if a message or two stale).
 
 from __future__ import annotations
 
+import abc
 from time import monotonic, perf_counter
 from typing import Any
 
@@ -165,23 +166,32 @@ class Sender:
         return True
 
 
-class EchoClient:
-    """A DEALER in a thread doing ``warmup`` then ``n`` timed lock-step round trips.
+class _Client(abc.ABC):
+    """A DEALER client thread: ``completed`` round trips took ``elapsed`` seconds;
+    ``done`` fires when the client stops, whether it finished or gave up at its deadline."""
 
-    ``elapsed`` covers the ``completed`` timed round trips; ``done`` fires when
-    the client stops, whether it finished or gave up at its deadline.
-    """
-
-    def __init__(self, owned: Owned, endpoint: str, n: int, warmup: int, timeout: float) -> None:
+    def __init__(self, owned: Owned, name: str, endpoint: str, n: int, timeout: float) -> None:
         self.done = Signal()
         self.elapsed = 0.0
         self.completed = 0
         self._ctx = owned.ctx
         self._endpoint = endpoint
         self._n = n
-        self._warmup = warmup
         self._timeout = timeout
-        self.peer = owned.peer("echo-client", self._run)
+        self.peer = owned.peer(name, self._run)
+
+    @abc.abstractmethod
+    def _run(self, peer: Peer) -> None:
+        """The thread's body: sets ``completed`` and ``elapsed``, then ``done``."""
+
+
+class EchoClient(_Client):
+    """A DEALER in a thread doing ``warmup`` then ``n`` timed lock-step round trips;
+    ``elapsed`` covers the timed ones."""
+
+    def __init__(self, owned: Owned, endpoint: str, n: int, warmup: int, timeout: float) -> None:
+        self._warmup = warmup  # before the thread starts
+        super().__init__(owned, "echo-client", endpoint, n, timeout)
 
     def _run(self, peer: Peer) -> None:
         sock = self._ctx.socket(zmq.DEALER, socket_class=zmq.Socket)
@@ -220,24 +230,13 @@ class EchoClient:
         return n
 
 
-class QueueingClient:
+class QueueingClient(_Client):
     """A DEALER in a thread that sends ``n`` requests to a REP at once (HWM 0),
-    then takes the ``n`` replies.
-
-    ``elapsed`` runs from the first send to the last reply taken, over
-    ``completed`` replies; ``done`` fires when the client stops, whether it
-    finished or gave up at its deadline.
-    """
+    then takes the ``n`` replies; ``elapsed`` runs from the first send to the
+    last reply taken."""
 
     def __init__(self, owned: Owned, endpoint: str, n: int, timeout: float) -> None:
-        self.done = Signal()
-        self.elapsed = 0.0
-        self.completed = 0
-        self._ctx = owned.ctx
-        self._endpoint = endpoint
-        self._n = n
-        self._timeout = timeout
-        self.peer = owned.peer("queueing-client", self._run)
+        super().__init__(owned, "queueing-client", endpoint, n, timeout)
 
     def _run(self, peer: Peer) -> None:
         sock = self._ctx.socket(zmq.DEALER, socket_class=zmq.Socket)

@@ -31,7 +31,7 @@ from ._harness import (
     Sample,
     Settings,
     bind_random,
-    wait_for,
+    settle,
 )
 from ._impls import Impl, measure
 from ._peers import EchoClient, RawEchoServer
@@ -94,10 +94,7 @@ def echo(impl: Impl, s: Settings, transport: str) -> Sample:
         await client.done.wait_async(wait)
         client.peer.finish(wait)
         # The last reply may still be completing: give the server a moment.
-        if await wait_for(task, 1.0):
-            task.result()
-        else:
-            task.cancel()
+        await settle(task, 1.0)
         return _sample(client, n)
 
     with _one_cpu():

@@ -37,6 +37,7 @@ from ._harness import (
     bounded,
     milliseconds,
     send_loop,
+    settle,
     wait_for,
 )
 from ._impls import Impl, measure
@@ -111,11 +112,8 @@ async def _future_receive(sock: Any, n: int, timeout: float, go: Any = None) -> 
     task = asyncio.ensure_future(consume())
     if go is not None:
         go()
-    if await wait_for(task, timeout):
-        task.result()
-    else:
+    if not await settle(task, timeout):
         t_end = perf_counter()
-        task.cancel()
     return Sample.rate(got, n, t_end - start)
 
 

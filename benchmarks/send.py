@@ -45,7 +45,7 @@ from ._harness import (
     bounded,
     milliseconds,
     send_loop,
-    wait_for,
+    settle,
 )
 from ._impls import Impl, measure
 from ._peers import Counter
@@ -135,10 +135,7 @@ def throughput(
         task = asyncio.ensure_future(produce())
         await counter.done.wait_async(s.timeout)
         sample = _counted(counter, n, start)
-        if await wait_for(task, 1.0):
-            task.result()
-        else:
-            task.cancel()
+        await settle(task, 1.0)
         return sample
 
     return measure(impl, s.timeout, raw, stream, future)

@@ -41,7 +41,7 @@ from ._harness import (
     Settings,
     bind_random,
     milliseconds,
-    wait_for,
+    settle,
 )
 from ._impls import Impl, measure
 from ._peers import QueueingClient, RawEchoServer
@@ -103,10 +103,7 @@ def rep_next_turn(impl: Impl, s: Settings) -> Sample:
         task = asyncio.ensure_future(serve())
         await client.done.wait_async(wait)
         # The last reply may still be completing: give the server a moment.
-        if await wait_for(task, 1.0):
-            task.result()
-        else:
-            task.cancel()
+        await settle(task, 1.0)
         return sample(client)
 
     return measure(impl, s.timeout, raw, stream, future)
@@ -124,10 +121,7 @@ async def _timed(ask: Callable[[], Awaitable[Any]], n: int, timeout: float) -> S
 
     start = perf_counter()
     task = asyncio.ensure_future(rounds())
-    if await wait_for(task, timeout):
-        task.result()
-    else:
-        task.cancel()
+    await settle(task, timeout)
     return Sample.round_trips(done, n, perf_counter() - start)
 
 
