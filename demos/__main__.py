@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from demos import broker, echo, kernel, logs, secure, web_bridge
+from demos import broker, echo, kernel, logs, rpc, secure, web_bridge
 from demos._result import DemoResult
 
 DEMOS: dict[str, Callable[[], list[DemoResult]]] = {
@@ -25,6 +25,7 @@ DEMOS: dict[str, Callable[[], list[DemoResult]]] = {
     "kernel": lambda: [kernel.run_demo()],
     "secure": lambda: [secure.run_demo()],
     "logs": lambda: [logs.run_demo()],
+    "rpc": lambda: [rpc.run_demo()],
 }
 
 
