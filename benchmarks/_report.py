@@ -14,12 +14,22 @@ Thread-safety: pure functions and immutable records; main thread use.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ._harness import Sample
 
-__all__ = ["BYTES", "MICROS", "RATE", "Goal", "Row", "format_row", "header", "summarise"]
+__all__ = [
+    "BYTES",
+    "MICROS",
+    "RATE",
+    "Goal",
+    "Row",
+    "columns",
+    "format_row",
+    "header",
+    "summarise",
+]
 
 RATE = "msg/s"
 MICROS = "us/rt"
@@ -134,11 +144,18 @@ _COLUMNS = (
 )
 
 
-def _line(cells: list[str]) -> str:
-    parts = []
-    for (_, width, align), cell in zip(_COLUMNS, cells, strict=True):
-        parts.append(f"{cell:{align}{width}}" if width else cell)
+def columns(layout: Sequence[tuple[str, int, str]], cells: Sequence[str]) -> str:
+    """One line of fixed-width ``cells``; ``layout`` is (name, width, alignment) per
+    column, and a width of 0 leaves the (last) column as long as it is."""
+    parts = [
+        f"{cell:{align}{width}}" if width else cell
+        for (_, width, align), cell in zip(layout, cells, strict=True)
+    ]
     return " ".join(parts).rstrip()
+
+
+def _line(cells: list[str]) -> str:
+    return columns(_COLUMNS, cells)
 
 
 def header() -> str:

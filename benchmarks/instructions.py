@@ -1,15 +1,19 @@
 """``python -m benchmarks.instructions``: instructions per message, a yardstick that does not drift.
 
 Each (case, implementation) pair runs in a child process under valgrind's
-callgrind (`benchmarks._callgrind`). The child runs the case with N1, N2, N1
-and N2 messages after a warm-up run of N1 (Python specialises its bytecode on
-first use), each run with a fresh context and fresh sockets, and callgrind
-counts each run apart. Instructions per message are ``(I(N2) - I(N1)) / (N2
-- N1)``: start-up, imports and set-up cancel out. The two estimates must
-agree within 0.5 %; callgrind counts every thread, and threads meet at
-slightly different points from one run to the next, so a larger spread is
-reported beside the row. Before each run the collector is emptied and
-frozen, so a full collection of everything imported falls in no run.
+callgrind (`benchmarks._callgrind`), each run with a fresh context and
+fresh sockets, counted apart. The child first runs the case three times to
+calibrate (a warm-up, for Python specialises its bytecode on first use; then
+n and 2n messages), and from what those cost it sizes N1 and N2 so that the
+N2 - N1 messages hold ~60 M instructions, or what fits in a minute under
+valgrind for a case that waits on timers. It then runs N1, N2, N1, N2.
+Instructions per message are ``(I(N2) - I(N1)) / (N2 - N1)``: start-up,
+imports and set-up cancel out. The two estimates must agree within 0.5 %; a
+larger spread is reported beside the row. Callgrind counts every thread, and
+code paced by the clock (timers, sweeps, a batch budget in microseconds) runs
+~50x slower under it than natively, so such code is what spreads. Before each
+run the collector is emptied and frozen, so a full collection of everything
+imported falls in no run.
 
 Waiting costs no instructions, so the wake-up cases also run natively (no
 valgrind) and report microseconds per round trip: a layer that leaves a
@@ -55,6 +59,7 @@ from . import echo, receive, send, wakeup
 from ._callgrind import count, counted, mark, valgrind_version
 from ._harness import Sample, Settings
 from ._impls import FLOOR_FRAMES, FLOOR_OF, TZMQ_SOCKET, TZMQ_STREAM, Impl, available
+from ._report import columns
 
 __all__ = ["main"]
 
@@ -222,7 +227,10 @@ def _outcome(stdout: str, runs: int) -> tuple[list[list[float]], str]:
     lines = stdout.strip().splitlines()
     if not lines:
         return [], "the child printed nothing"
-    report: dict[str, Any] = json.loads(lines[-1])
+    try:
+        report: dict[str, Any] = json.loads(lines[-1])
+    except ValueError:
+        return [], f"the child printed no report: {lines[-1][:200]}"
     if report["tzmq"] != tzmq.__file__:
         return [], f"the child imported another tzmq: {report['tzmq']}"
     done: list[list[float]] = report["runs"]
@@ -314,11 +322,7 @@ _COLUMNS = (
 
 
 def _line(cells: Sequence[str]) -> str:
-    parts = [
-        f"{cell:{align}{width}}" if width else cell
-        for (_, width, align), cell in zip(_COLUMNS, cells, strict=True)
-    ]
-    return " ".join(parts).rstrip()
+    return columns(_COLUMNS, cells)
 
 
 def _format(row: _Row, rows: dict[str, _Row], first: bool) -> str:
