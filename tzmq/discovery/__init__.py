@@ -5,7 +5,7 @@
   ``async for``; bad datagrams are counted in `BeaconStats`;
 * `Broadcast`, `Multicast`, `Unicast`: where beacons go;
 * `ZreBeacon`: the ZRE beacon format of zyre and pyre;
-* `Peers`: appeared / evasive / expired / left events from ZRE beacons.
+* `Peers`: appeared / evasive / returned / expired / left events from ZRE beacons.
 
 It interoperates both ways with CZMQ's zbeacon and pyre's ZRE beacons. IPv4.
 

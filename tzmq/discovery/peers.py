@@ -5,6 +5,7 @@ Owns the table of peers a `Beacon` hears and the events that change it:
 * ``appeared``: a UUID not in the table beacons a non-zero port;
 * ``evasive``: a peer has been silent for ``evasive`` seconds (it stays in
   the table: a lost beacon or two is not a departure);
+* ``returned``: an evasive peer is heard again;
 * ``expired``: silent for ``expired`` seconds; removed;
 * ``left``: it sent port 0 (zyre's farewell), or beacons the same UUID from
   another address or port (it restarted); removed. A restarted peer then
@@ -45,7 +46,7 @@ _log = logging.getLogger("tzmq.discovery")
 _INBOX_LIMIT = 1024
 """Events an ``async for`` reader may fall behind by before the oldest go."""
 
-EventKind = Literal["appeared", "evasive", "expired", "left"]
+EventKind = Literal["appeared", "evasive", "returned", "expired", "left"]
 
 
 @dataclass(frozen=True)
@@ -172,8 +173,10 @@ class Peers:
         now = self.beacon.io_loop.time()
         if entry is not None:
             entry.heard_at = now
-            entry.evasive = False  # its next deadline may now be the earliest
-            self._wake_at(now + self._evasive)
+            if entry.evasive:
+                entry.evasive = False
+                self._emit("returned", entry.peer)
+                self._wake_at(now + self._evasive)  # may now be the earliest deadline
             return
         peer = Peer(beacon.uuid, sender, beacon.port)
         self._table[beacon.uuid] = _Entry(peer, now)
