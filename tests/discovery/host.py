@@ -113,8 +113,6 @@ def run_czmq(args: argparse.Namespace) -> None:
     # CZMQ reads its environment once, when the library initialises.
     os.environ["ZSYS_INTERFACE"] = args.interface
     os.environ["ZSYS_SIGHANDLER"] = "false"
-    if args.multicast:
-        os.environ["ZSYS_IPV4_MCAST_ADDRESS"] = args.multicast
     lib = ctypes.CDLL("libczmq.so.4")
     lib.zactor_new.restype = ctypes.c_void_p
     lib.zactor_new.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
@@ -200,7 +198,6 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--target", help="tzmq: broadcast|multicast|unicast:WHERE@IFACE")
     parser.add_argument("--interface", help="czmq: ZSYS_INTERFACE")
-    parser.add_argument("--multicast", help="czmq: ZSYS_IPV4_MCAST_ADDRESS")
     parser.add_argument("--publish", default="", help="payload, hex")
     parser.add_argument("--subscribe", default="", help="prefix, hex")
     parser.add_argument("--zre", action="store_true", help="tzmq: ZRE beacon, Peers, inbox")

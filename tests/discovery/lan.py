@@ -108,6 +108,14 @@ def lan(hosts: int) -> Iterator[Lan]:
         assert not any(ns in listed for ns in [*net.namespaces, net.switch]), listed
 
 
+def _parse(line: bytes) -> dict[str, Any]:
+    """A record; CZMQ writes its own log lines to stdout too, kept as ``{"log": line}``."""
+    if line.startswith(b"{"):
+        record: dict[str, Any] = json.loads(line)
+        return record
+    return {"log": line.decode(errors="replace").rstrip()}
+
+
 class Host:
     """One `host.py` process: its JSON lines, its stdin, its exit."""
 
@@ -123,7 +131,7 @@ class Host:
         if not raw:
             await self.finish(timeout=5)
             raise AssertionError(f"{self.argv} ended: {self.stderr.decode()[-2000:]}")
-        record: dict[str, Any] = json.loads(raw)
+        record = _parse(raw)
         self.records.append(record)
         return record
 
@@ -156,7 +164,7 @@ class Host:
         self.proc.stdin.close()
         assert self.proc.stdout is not None
         rest = await asyncio.wait_for(self.proc.stdout.read(), timeout)
-        self.records.extend(json.loads(line) for line in rest.splitlines())
+        self.records.extend(_parse(line) for line in rest.splitlines())
         code = await self.finish(timeout)
         assert code == 0, (self.argv, code, self.stderr.decode()[-2000:])
         return self.records
