@@ -266,3 +266,24 @@ def test_beacon_on_a_proactor_loop(
     finally:
         loop.close(all_fds=True)
     assert heard == Heard("127.0.0.1", b"through the selector thread")
+
+
+@pytest.mark.gen_test
+async def test_a_reader_that_falls_behind_loses_the_oldest_counted(
+    beacons: BeaconFactory, port: int, loopback_multicast: Multicast
+) -> None:
+    listener = beacons(port, loopback_multicast)
+    listener.subscribe()
+    reader = aiter(listener)  # registered, not yet read
+    total = 1100
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+        raw.bind(("127.0.0.1", 0))
+        for start in range(0, total, 100):  # in steps the socket buffer surely holds
+            for n in range(start, start + 100):
+                raw.sendto(b"%d" % n, ("127.0.0.1", port))
+            await until(lambda s=start: listener.stats.received == s + 100)
+    assert listener.stats.delivered == total
+    assert listener.stats.overflow == total - 1024
+    first = await asyncio.wait_for(anext(reader), WAIT)
+    assert first.payload == b"%d" % (total - 1024)  # the newest 1024 were kept
+    await reader.aclose()  # type: ignore[attr-defined]

@@ -58,14 +58,17 @@ def test_loss_a_link_down_and_a_peer_coming_back() -> None:
                 for other in others:
                     await host.until(_peer("appeared", other), 5)
 
-            # Loss: b's cable out until a has seen b go evasive, then back in. b is
-            # still a peer: beacons lost for less than `expired` are not a departure.
+            # Loss: b's cable out until b and the others have seen each other go
+            # evasive, then back in. Beacons lost for less than `expired` are not a
+            # departure: b returns, on every side.
+            pairs = ((a, b_id), (c, b_id), (b, a_id), (b, c_id))
             unplugged = time.monotonic()
             net.unplug(1)
-            await a.until(_peer("evasive", b_id, unplugged), EVASIVE + LATE)
+            for host, other in pairs:
+                await host.until(_peer("evasive", other, unplugged), EVASIVE + LATE)
             plugged = time.monotonic()
             net.plug(1)
-            for host, other in ((a, b_id), (b, a_id), (b, c_id), (c, b_id)):
+            for host, other in pairs:
                 await host.until(_peer("returned", other, plugged), 5)
 
             # A link down: c's cable out for good; a and b see it expire on time.

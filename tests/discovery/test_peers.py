@@ -133,12 +133,13 @@ async def test_async_for_and_close(
 ) -> None:
     me, them = beacons(port, loopback_multicast), beacons(port, loopback_multicast)
     peers = Peers(me, evasive=EVASIVE, expired=EXPIRED)
+    reader = aiter(peers)  # reading from here on, before the peer appears
     them_id = uuid.uuid4()
     them.publish(ZreBeacon(them_id, 1).encode(), INTERVAL)
     events: list[PeerEvent] = []
 
     async def read() -> None:
-        async for event in peers:
+        async for event in reader:
             events.append(event)
             peers.close()
 
