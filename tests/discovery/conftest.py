@@ -64,6 +64,23 @@ def beacons(io_loop: IOLoop) -> Iterator[BeaconFactory]:
         beacon.close()
 
 
+class Mesh:
+    """Beacons on one port and one loopback multicast group: ``mesh()`` makes another."""
+
+    def __init__(self, make: BeaconFactory, port: int, target: Multicast) -> None:
+        self._make = make
+        self.port = port
+        self.target = target
+
+    def __call__(self) -> Beacon:
+        return self._make(self.port, self.target)
+
+
+@pytest.fixture
+def mesh(beacons: BeaconFactory, port: int, loopback_multicast: Multicast) -> Mesh:
+    return Mesh(beacons, port, loopback_multicast)
+
+
 async def hear(beacon: Beacon, wanted: Callable[[Heard], bool], timeout: float = WAIT) -> Heard:
     """The first beacon ``beacon`` hears that is ``wanted``; fail after ``timeout``."""
 

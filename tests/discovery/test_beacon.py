@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import logging
 import socket
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -14,14 +15,12 @@ from tornado.ioloop import IOLoop
 from tests.loops import ProactorStandIn
 from tzmq.discovery import MAX_PAYLOAD, Beacon, Broadcast, Heard, Multicast, Unicast
 
-from .conftest import INTERVAL, WAIT, BeaconFactory, collect, hear, until
+from .conftest import INTERVAL, WAIT, BeaconFactory, Mesh, collect, hear, until
 
 
 @pytest.mark.gen_test
-async def test_beacons_hear_each_other_not_themselves(
-    beacons: BeaconFactory, port: int, loopback_multicast: Multicast
-) -> None:
-    a, b = beacons(port, loopback_multicast), beacons(port, loopback_multicast)
+async def test_beacons_hear_each_other_not_themselves(mesh: Mesh) -> None:
+    a, b = mesh(), mesh()
     a.subscribe()
     b.subscribe()
     heard_by_a = collect(a)
@@ -38,11 +37,9 @@ async def test_beacons_hear_each_other_not_themselves(
 
 
 @pytest.mark.gen_test
-async def test_subscribe_filters_by_prefix_and_unsubscribe_stops(
-    beacons: BeaconFactory, port: int, loopback_multicast: Multicast
-) -> None:
-    listener = beacons(port, loopback_multicast)
-    wanted, other = beacons(port, loopback_multicast), beacons(port, loopback_multicast)
+async def test_subscribe_filters_by_prefix_and_unsubscribe_stops(mesh: Mesh) -> None:
+    listener = mesh()
+    wanted, other = mesh(), mesh()
     heard = collect(listener)
     wanted.publish(b"svc:broker", INTERVAL)
     other.publish(b"log:collector", INTERVAL)
@@ -59,7 +56,7 @@ async def test_subscribe_filters_by_prefix_and_unsubscribe_stops(
     count = len(heard)
     filtered = listener.stats.filtered
     # Two more beacons from each publisher arrive, all filtered.
-    probe = beacons(port, loopback_multicast)
+    probe = mesh()
     probe.subscribe()
     for _ in range(4):
         await hear(probe, lambda h: True)
@@ -68,10 +65,8 @@ async def test_subscribe_filters_by_prefix_and_unsubscribe_stops(
 
 
 @pytest.mark.gen_test
-async def test_silence_stops_publishing(
-    beacons: BeaconFactory, port: int, loopback_multicast: Multicast
-) -> None:
-    quiet, steady, listener = (beacons(port, loopback_multicast) for _ in range(3))
+async def test_silence_stops_publishing(mesh: Mesh) -> None:
+    quiet, steady, listener = (mesh() for _ in range(3))
     listener.subscribe()
     heard = collect(listener)
     quiet.publish(b"quiet", INTERVAL)
@@ -89,10 +84,8 @@ async def test_silence_stops_publishing(
 
 
 @pytest.mark.gen_test
-async def test_interval_with_jitter(
-    beacons: BeaconFactory, port: int, loopback_multicast: Multicast
-) -> None:
-    publisher, listener = beacons(port, loopback_multicast), beacons(port, loopback_multicast)
+async def test_interval_with_jitter(mesh: Mesh) -> None:
+    publisher, listener = mesh(), mesh()
     listener.subscribe()
     interval = 0.05
     times: list[float] = []
@@ -138,18 +131,16 @@ async def test_unicast_to_a_list_of_addresses(beacons: BeaconFactory, port: int)
 
 @pytest.mark.gen_test
 async def test_bad_datagrams_are_dropped_and_counted(
-    beacons: BeaconFactory,
-    port: int,
-    loopback_multicast: Multicast,
+    mesh: Mesh,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    listener = beacons(port, loopback_multicast)
+    listener = mesh()
     listener.subscribe(b"ok")
     heard = collect(listener)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
         raw.bind(("127.0.0.1", 0))
         for datagram in (b"", b"ok" + bytes(MAX_PAYLOAD), b"nope", b"ok" + bytes(MAX_PAYLOAD - 2)):
-            raw.sendto(datagram, ("127.0.0.1", port))
+            raw.sendto(datagram, ("127.0.0.1", mesh.port))
     await until(lambda: listener.stats.received == 4)
     assert heard == [Heard("127.0.0.1", b"ok" + bytes(MAX_PAYLOAD - 2))]
     stats = listener.stats
@@ -160,12 +151,10 @@ async def test_bad_datagrams_are_dropped_and_counted(
 
 @pytest.mark.gen_test
 async def test_a_raising_callback_is_logged_and_delivery_goes_on(
-    beacons: BeaconFactory,
-    port: int,
-    loopback_multicast: Multicast,
+    mesh: Mesh,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    publisher, listener = beacons(port, loopback_multicast), beacons(port, loopback_multicast)
+    publisher, listener = mesh(), mesh()
     listener.subscribe()
     calls: list[bytes] = []
 
@@ -181,10 +170,8 @@ async def test_a_raising_callback_is_logged_and_delivery_goes_on(
 
 
 @pytest.mark.gen_test
-async def test_async_for_ends_at_close(
-    beacons: BeaconFactory, port: int, loopback_multicast: Multicast
-) -> None:
-    publisher, listener = beacons(port, loopback_multicast), beacons(port, loopback_multicast)
+async def test_async_for_ends_at_close(mesh: Mesh) -> None:
+    publisher, listener = mesh(), mesh()
     listener.subscribe()
     publisher.publish(b"x", INTERVAL)
     seen: list[Heard] = []
@@ -269,19 +256,21 @@ def test_beacon_on_a_proactor_loop(
 
 
 @pytest.mark.gen_test
-async def test_a_reader_that_falls_behind_loses_the_oldest_counted(
-    beacons: BeaconFactory, port: int, loopback_multicast: Multicast
-) -> None:
-    listener = beacons(port, loopback_multicast)
+async def test_a_reader_that_falls_behind_loses_the_oldest_counted(mesh: Mesh) -> None:
+    listener = mesh()
     listener.subscribe()
     reader = aiter(listener)  # registered, not yet read
     total = 1100
+
+    def received(count: int) -> Callable[[], bool]:
+        return lambda: listener.stats.received == count
+
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
         raw.bind(("127.0.0.1", 0))
         for start in range(0, total, 100):  # in steps the socket buffer surely holds
             for n in range(start, start + 100):
-                raw.sendto(b"%d" % n, ("127.0.0.1", port))
-            await until(lambda s=start: listener.stats.received == s + 100)
+                raw.sendto(b"%d" % n, ("127.0.0.1", mesh.port))
+            await until(received(start + 100))
     assert listener.stats.delivered == total
     assert listener.stats.overflow == total - 1024
     first = await asyncio.wait_for(anext(reader), WAIT)

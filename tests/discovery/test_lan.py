@@ -34,6 +34,11 @@ def _peer(kind: str, peer: str, after: float = 0.0) -> Any:
     return lambda r: r.get("peer") == kind and r.get("uuid") == peer and r["t"] >= after
 
 
+def _heard(sender: str, payload: bytes) -> Any:
+    """A test for a host's record: it heard ``payload`` from ``sender``."""
+    return lambda r: r.get("heard") == [sender, payload.hex()]
+
+
 async def _zre_hosts(hosts: Hosts, net: Lan, port: int) -> list[tuple[Host, str]]:
     started = []
     for i, address in enumerate(net.addresses):
@@ -149,8 +154,7 @@ def test_processes_on_one_host_share_the_port(port: int, loopback_multicast: Mul
             started.append(host)
         for me, host in enumerate(started):
             for other in {0, 1, 2} - {me}:
-                payload = f"process {other}".encode().hex()
-                await host.until(lambda r, p=payload: r.get("heard") == ["127.0.0.1", p], 5)
+                await host.until(_heard("127.0.0.1", f"process {other}".encode()), 5)
         for host in started:
             stats = (await host.quit())[-1]["stats"]
             assert stats["echo"] >= 1, stats  # its own beacons came back and were dropped

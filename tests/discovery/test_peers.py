@@ -8,9 +8,9 @@ import uuid
 import pytest
 from tornado.ioloop import IOLoop
 
-from tzmq.discovery import Beacon, Multicast, Peer, PeerEvent, Peers, ZreBeacon
+from tzmq.discovery import Beacon, Peer, PeerEvent, Peers, ZreBeacon
 
-from .conftest import INTERVAL, WAIT, BeaconFactory, until
+from .conftest import INTERVAL, WAIT, Mesh, until
 
 EVASIVE = 0.15
 EXPIRED = 0.4
@@ -33,6 +33,13 @@ class Recorder:
         return [t for t, event in self.events if event.kind == kind][count - 1]
 
 
+def tracked(mesh: Mesh) -> tuple[Beacon, Beacon, Peers, Recorder]:
+    """Our beacon with its tracker and recorder, and theirs to drive it."""
+    me, them = mesh(), mesh()
+    peers = Peers(me, evasive=EVASIVE, expired=EXPIRED)
+    return me, them, peers, Recorder(peers)
+
+
 async def beacons_heard(beacon: Beacon, count: int) -> None:
     """Wait for ``count`` more beacons delivered by ``beacon`` (time passing, proven)."""
     target = beacon.stats.delivered + count
@@ -40,12 +47,8 @@ async def beacons_heard(beacon: Beacon, count: int) -> None:
 
 
 @pytest.mark.gen_test
-async def test_a_peer_appears_goes_evasive_then_expires_on_time(
-    beacons: BeaconFactory, port: int, loopback_multicast: Multicast
-) -> None:
-    me, them = beacons(port, loopback_multicast), beacons(port, loopback_multicast)
-    peers = Peers(me, evasive=EVASIVE, expired=EXPIRED)
-    record = Recorder(peers)
+async def test_a_peer_appears_goes_evasive_then_expires_on_time(mesh: Mesh) -> None:
+    me, them, peers, record = tracked(mesh)
     them_id = uuid.uuid4()
     them.publish(ZreBeacon(them_id, 4321).encode(), INTERVAL)
     await record.wait_for("appeared")
@@ -68,11 +71,8 @@ async def test_a_peer_appears_goes_evasive_then_expires_on_time(
 
 
 @pytest.mark.gen_test
-async def test_a_peer_coming_back(
-    beacons: BeaconFactory, port: int, loopback_multicast: Multicast
-) -> None:
-    me, them = beacons(port, loopback_multicast), beacons(port, loopback_multicast)
-    record = Recorder(Peers(me, evasive=EVASIVE, expired=EXPIRED))
+async def test_a_peer_coming_back(mesh: Mesh) -> None:
+    me, them, _, record = tracked(mesh)
     zre = ZreBeacon(uuid.uuid4(), 4321)
     them.publish(zre.encode(), INTERVAL)
     await record.wait_for("appeared")
@@ -92,12 +92,8 @@ async def test_a_peer_coming_back(
 
 
 @pytest.mark.gen_test
-async def test_port_zero_means_leaving_and_a_new_endpoint_means_restarted(
-    beacons: BeaconFactory, port: int, loopback_multicast: Multicast
-) -> None:
-    me, them = beacons(port, loopback_multicast), beacons(port, loopback_multicast)
-    peers = Peers(me, evasive=EVASIVE, expired=EXPIRED)
-    record = Recorder(peers)
+async def test_port_zero_means_leaving_and_a_new_endpoint_means_restarted(mesh: Mesh) -> None:
+    _, them, peers, record = tracked(mesh)
     zre = ZreBeacon(uuid.uuid4(), 4321)
     them.publish(zre.encode(), INTERVAL)
     await record.wait_for("appeared")
@@ -115,10 +111,8 @@ async def test_port_zero_means_leaving_and_a_new_endpoint_means_restarted(
 
 
 @pytest.mark.gen_test
-async def test_malformed_zre_beacons_are_counted(
-    beacons: BeaconFactory, port: int, loopback_multicast: Multicast
-) -> None:
-    me, them, other = (beacons(port, loopback_multicast) for _ in range(3))
+async def test_malformed_zre_beacons_are_counted(mesh: Mesh) -> None:
+    me, them, other = (mesh() for _ in range(3))
     peers = Peers(me, evasive=EVASIVE, expired=EXPIRED)
     record = Recorder(peers)
     them.publish(b"ZRE\x01 but too short", INTERVAL)
@@ -128,10 +122,8 @@ async def test_malformed_zre_beacons_are_counted(
 
 
 @pytest.mark.gen_test
-async def test_async_for_and_close(
-    beacons: BeaconFactory, port: int, loopback_multicast: Multicast
-) -> None:
-    me, them = beacons(port, loopback_multicast), beacons(port, loopback_multicast)
+async def test_async_for_and_close(mesh: Mesh) -> None:
+    me, them = mesh(), mesh()
     peers = Peers(me, evasive=EVASIVE, expired=EXPIRED)
     reader = aiter(peers)  # reading from here on, before the peer appears
     them_id = uuid.uuid4()
@@ -148,10 +140,8 @@ async def test_async_for_and_close(
     assert not me.closed  # the beacon is the caller's
 
 
-def test_bad_arguments_fail_at_the_call(
-    beacons: BeaconFactory, port: int, loopback_multicast: Multicast
-) -> None:
-    beacon = beacons(port, loopback_multicast)
+def test_bad_arguments_fail_at_the_call(mesh: Mesh) -> None:
+    beacon = mesh()
     with pytest.raises(ValueError, match="shorter"):
         Peers(beacon, evasive=2, expired=1)
     with pytest.raises(ValueError, match="evasive"):

@@ -136,7 +136,12 @@ class Beacon:
         self._inboxes: set[Inbox[Heard]] = set()
         self._failing: int | None = None
         self._closed = False
-        self.io_loop.add_handler(self._receiver, self._readable, IOLoop.READ)
+        try:
+            self.io_loop.add_handler(self._receiver, self._readable, IOLoop.READ)
+        except BaseException:
+            self._receiver.close()
+            self._sender.close()
+            raise
 
     @property
     def address(self) -> str:
