@@ -86,3 +86,11 @@ def install(loop: str) -> Callable[[], None]:
         patch.undo()
 
     return undo
+
+
+needs_add_reader = pytest.mark.skipif(
+    "config.getoption('loop') == 'proactor'",  # read when the test runs, after install
+    reason="the peer under test (aiozmq) registers sockets with asyncio's add_reader, "
+    "which Windows' Proactor loop does not have: its limit, not tzmq's",
+)
+"""For tests that run a third-party peer needing ``add_reader`` in this process."""

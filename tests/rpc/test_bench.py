@@ -7,6 +7,9 @@ import asyncio
 import pytest
 
 from benchmarks import rpc as bench
+from tests.loops import needs_add_reader
+
+pytestmark = needs_add_reader
 
 
 def test_a_short_run_measures_every_row() -> None:

@@ -15,6 +15,7 @@ import msgpack
 import pytest
 import zmq
 
+from tests.loops import needs_add_reader
 from tests.rpc.helpers import bounded, endpoint, until
 from tzmq.rpc import (
     AttrHandler,
@@ -30,6 +31,8 @@ from tzmq.rpc import (
     serve_pubsub,
     serve_rpc,
 )
+
+pytestmark = needs_add_reader
 
 
 class Failure(Exception):

@@ -16,7 +16,7 @@ from tornado import gen
 from tornado.ioloop import IOLoop
 
 import tzmq
-from tests.conftest import TrackingContext, close_tracked
+from tests.conftest import SocketPair, TrackingContext, close_tracked
 from tests.stream.helpers import wait_future
 
 
@@ -489,3 +489,17 @@ def test_context_io_loop_binds_its_sockets() -> None:
     b.close()
     ctx.term()
     loop.close()
+
+
+@pytest.mark.gen_test
+async def test_a_cancelled_receive_holds_up_no_later_call(
+    io_loop: IOLoop, socket_pair: SocketPair
+) -> None:
+    # Found on the Proactor loop, where the FD's wake-up comes later: a
+    # DONTWAIT receive behind a cancelled one said EAGAIN with a message waiting.
+    pull, push = socket_pair(zmq.PULL, zmq.PUSH, "inproc")
+    sock = tzmq.Socket.from_socket(pull)
+    sock.recv().cancel()
+    push.send(b"waiting")
+    assert await sock.recv(zmq.DONTWAIT) == b"waiting"
+    sock.close()

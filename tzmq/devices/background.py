@@ -34,8 +34,9 @@ from typing import Any, Literal
 import zmq
 from tornado.ioloop import IOLoop
 
+from .._duration import seconds
 from ._stats import ProxyStatistics
-from .proxy import MonitoredQueue, Proxy, as_seconds, check_prefixes
+from .proxy import MonitoredQueue, Proxy, check_prefixes
 
 __all__ = ["ProcessMonitoredQueue", "ProcessProxy", "ThreadMonitoredQueue", "ThreadProxy"]
 
@@ -151,7 +152,7 @@ class ThreadProxy(_Background):
 
     def start(self, timeout: float | timedelta = 10.0) -> None:
         """Start the device's thread; return once it serves, or raise why it cannot."""
-        wait = as_seconds(timeout)
+        wait = seconds("timeout", timeout, zero=True)
         self._mark_started()
         self._thread = threading.Thread(target=self._run, name="tzmq device", daemon=self.daemon)
         self._thread.start()
@@ -195,7 +196,7 @@ class ThreadProxy(_Background):
     def join(self, timeout: float | timedelta | None = None) -> None:
         """Wait for the device's thread to end (at most ``timeout``); see `is_alive`."""
         if self._thread is not None:
-            self._thread.join(None if timeout is None else as_seconds(timeout))
+            self._thread.join(None if timeout is None else seconds("timeout", timeout, zero=True))
 
     def is_alive(self) -> bool:
         """True while the device's thread runs."""
@@ -307,7 +308,7 @@ class ProcessProxy(_Background):
 
     def start(self, timeout: float | timedelta = 30.0) -> None:
         """Start the process; return once it serves, or raise why it cannot."""
-        wait = as_seconds(timeout)
+        wait = seconds("timeout", timeout, zero=True)
         self._mark_started()
         spawn = multiprocessing.get_context("spawn")
         self._conn, child_end = spawn.Pipe()
@@ -345,7 +346,7 @@ class ProcessProxy(_Background):
         """Wait for the process to end (at most ``timeout``); then read its statistics."""
         if self._process is None:
             return
-        self._process.join(None if timeout is None else as_seconds(timeout))
+        self._process.join(None if timeout is None else seconds("timeout", timeout, zero=True))
         if not self._process.is_alive() and self._conn is not None:
             try:
                 if self._conn.poll(0):

@@ -27,6 +27,7 @@ from tornado import gen
 from tornado.concurrent import Future
 from tornado.ioloop import IOLoop
 
+from .._duration import seconds
 from ..stream import StreamClosedError, ZMQStream
 from ._control import CONTROL_TYPES, Control
 from ._pump import Pump
@@ -56,18 +57,6 @@ def _socket_of(role: str, value: object) -> zmq.Socket[Any]:
             raise StreamClosedError(f"the {role} socket is closed")
         return value
     raise TypeError(f"{role} must be a zmq.Socket or a ZMQStream, not {type(value).__name__}")
-
-
-def as_seconds(value: float | timedelta) -> float:
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        raise TypeError(f"timeout must be seconds or a timedelta, not {type(value).__name__}")
-    if not seconds >= 0:  # also rejects NaN
-        raise ValueError(f"timeout must be >= 0, not {value!r}")
-    return seconds
 
 
 def check_prefixes(in_prefix: bytes, out_prefix: bytes) -> tuple[bytes, bytes]:
@@ -268,7 +257,9 @@ class Proxy:
         """
         if timeout is None:
             return self._done
-        return gen.with_timeout(timedelta(seconds=as_seconds(timeout)), self._done)
+        return gen.with_timeout(
+            timedelta(seconds=seconds("timeout", timeout, zero=True)), self._done
+        )
 
     def _stream_closed(self) -> None:
         _log.info("proxy: one of its sockets closed or went away; closing the proxy")

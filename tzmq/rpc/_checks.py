@@ -8,34 +8,16 @@ Pure functions: safe from any thread.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
 from typing import Any
 
 import zmq
 
+from .._duration import optional_seconds, seconds
 from .codec import Codec, JsonCodec, TranslationTable
 
 __all__ = ["endpoints", "frames", "optional_seconds", "pick_codec", "positive_int", "seconds"]
 
 _FRAME_TYPES = (bytes, bytearray, memoryview, zmq.Frame)
-
-
-def seconds(name: str, value: float | timedelta) -> float:
-    """A positive duration in seconds from a number or a timedelta."""
-    if isinstance(value, timedelta):
-        result = value.total_seconds()
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        result = float(value)
-    else:
-        raise TypeError(f"{name} must be seconds or a timedelta, not {type(value).__name__}")
-    if not 0 < result < float("inf"):  # also rejects NaN
-        raise ValueError(f"{name} must be a positive finite duration, not {value!r}")
-    return result
-
-
-def optional_seconds(name: str, value: float | timedelta | None) -> float | None:
-    """`seconds`, or None for "no limit"."""
-    return None if value is None else seconds(name, value)
 
 
 def positive_int(name: str, value: int) -> int:

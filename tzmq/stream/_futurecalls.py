@@ -107,6 +107,17 @@ def _settle(future: asyncio.Future[Any], result: Any, load: Callable[[Any], Any]
     future.set_result(result)
 
 
+def _drop_settled(queue: deque[Any]) -> None:
+    """Forget the waiters at the head of ``queue`` that were cancelled: they hold up no call.
+
+    (Those behind a pending one wait for `FutureCalls._serve` to reach them.)
+    """
+    while queue and queue[0].future.done():
+        waiter = queue.popleft()
+        if waiter.timer is not None:
+            waiter.timer.cancel()
+
+
 class FutureCalls:
     """The pending calls of one future socket, served on one IOLoop."""
 
@@ -191,7 +202,10 @@ class FutureCalls:
         if self._closed:
             future.set_exception(zmq.ZMQError(zmq.ENOTSOCK, "socket is closed"))
             return future
-        if self.recvs:
+        recvs = self.recvs
+        if recvs:
+            _drop_settled(recvs)
+        if recvs:
             if flags & NOBLOCK:
                 future.set_exception(zmq.Again())
                 return future
@@ -335,6 +349,8 @@ class FutureCalls:
         if self._closed:
             future.set_exception(zmq.ZMQError(zmq.ENOTSOCK, "socket is closed"))
             return future
+        if self.sends:
+            _drop_settled(self.sends)
         if not self.sends:
             parts = data if type(data) is list else (data,)
             try:

@@ -57,6 +57,7 @@ from tornado.concurrent import Future
 from tornado.ioloop import IOLoop
 
 from .. import _jsonapi
+from .._duration import seconds
 from . import _frames
 from ._callbacks import follow_result, log_failure, run_callback
 from ._errors import StreamClosedError
@@ -81,19 +82,6 @@ _SEND_ONLY = frozenset(
 
 RecvCallback = Callable[[list[Any]], Any]
 _NO_HANDLER: tuple[RecvCallback | None, bool] = (None, True)
-
-
-def _seconds(name: str, value: float | timedelta) -> float:
-    """A duration in seconds from a number or timedelta; bad values raise here."""
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        raise TypeError(f"{name} must be seconds or a timedelta, not {type(value).__name__}")
-    if not seconds >= 0:  # also rejects NaN
-        raise ValueError(f"{name} must be >= 0, not {value!r}")
-    return seconds
 
 
 def _plain_socket(socket: zmq.Socket[Any]) -> zmq.Socket[Any]:
@@ -156,7 +144,7 @@ class ZMQStream(SocketPassThrough):
         self._owner: zmq.Socket[Any] | None = socket if plain is not socket else None
         self.io_loop = io_loop or IOLoop.current()
         self.max_batch = max_batch
-        self.max_batch_time = _seconds("max_batch_time", max_batch_time)
+        self.max_batch_time = seconds("max_batch_time", max_batch_time, zero=True)
         self._aio_loop: asyncio.AbstractEventLoop = self.io_loop.asyncio_loop  # type: ignore[attr-defined]
         self._recv = plain.recv
         self._receives = int(plain.type) not in _SEND_ONLY
@@ -644,11 +632,21 @@ class ZMQStream(SocketPassThrough):
         with the count is logged. Idempotent; never raises for a socket or
         context already gone. Unlike pyzmq's stream, ``stream.socket`` stays
         the (closed) socket, so ``stream.socket.closed`` keeps working.
+
+        From another thread the stream is closed at once for every caller
+        (sends are refused) and the rest happens on the loop's thread, which
+        owns the FD's registration and the send queue; it returns 0 then.
         """
-        socket = self.socket
         if self._closing:
             return 0
         self._closing = True
+        if not self._on_loop_thread():
+            self.io_loop.add_callback(self._finish_close, linger)
+            return 0
+        return self._finish_close(linger)
+
+    def _finish_close(self, linger: int | None) -> int:
+        socket = self.socket
         # Sends other threads handed in before now go out (or are counted)
         # with the rest; later ones fail at their call.
         for entry in self._inbox.close():
