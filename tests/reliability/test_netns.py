@@ -167,7 +167,11 @@ def test_echo_across_namespaces_through_loss_and_delay(complaints: Complaints) -
             finally:
                 await children.close()
 
-        IOLoop(make_current=False).run_sync(main, timeout=scaled(35, 290))
+        loop = IOLoop(make_current=False)
+        try:
+            loop.run_sync(main, timeout=scaled(35, 290))
+        finally:
+            loop.close()
     report = outcome["client"]
     assert isinstance(report, dict)
     assert outcome["client_exit"] == 0 and outcome["server_exit"] == 0
