@@ -1,27 +1,12 @@
-"""Argument checks for the discovery modules: durations and byte strings.
+"""Argument checks for the discovery modules: byte strings (durations: `tzmq._duration`).
 
-Owns what callers may pass as an interval or a payload, so bad input fails at
+Owns what callers may pass as a payload, so bad input fails at
 the call with one message everywhere. Pure functions: safe from any thread.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-__all__ = ["payload", "seconds"]
-
-
-def seconds(name: str, value: float | timedelta) -> float:
-    """A positive finite duration in seconds from a number or a timedelta."""
-    if isinstance(value, timedelta):
-        result = value.total_seconds()
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        result = float(value)
-    else:
-        raise TypeError(f"{name} must be seconds or a timedelta, not {type(value).__name__}")
-    if not 0 < result < float("inf"):  # also rejects NaN
-        raise ValueError(f"{name} must be a positive finite duration, not {value!r}")
-    return result
+__all__ = ["payload"]
 
 
 def payload(name: str, value: bytes | bytearray | memoryview, limit: int) -> bytes:

@@ -36,8 +36,8 @@ from typing import NamedTuple
 
 from tornado.ioloop import IOLoop
 
+from .._duration import seconds
 from ._args import payload as _payload
-from ._args import seconds
 from ._inbox import Inbox
 from .targets import Broadcast, Multicast, Target, Unicast, open_sockets
 

@@ -34,7 +34,7 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Literal
 
-from ._args import seconds
+from .._duration import seconds
 from ._inbox import Inbox
 from .beacon import Beacon
 from .zre import ZRE_PREFIX, ZreBeacon
