@@ -6,12 +6,15 @@ fresh sockets, counted apart. The child first runs the case three times to
 calibrate (a warm-up, for Python specialises its bytecode on first use; then
 n and 2n messages), and from what those cost it sizes N1 and N2 so that the
 N2 - N1 messages hold ~60 M instructions, or what fits in a minute under
-valgrind for a case that waits on timers. It then runs N1, N2, N1, N2.
-Instructions per message are ``(I(N2) - I(N1)) / (N2 - N1)``: start-up,
-imports and set-up cancel out. The two estimates must agree within 0.5 %; a
-larger spread is reported beside the row. Callgrind counts every thread, and
-code paced by the clock (timers, sweeps, a batch budget in microseconds) runs
-~50x slower under it than natively, so such code is what spreads. Before each
+valgrind for a case that waits on timers. Each pair of runs (N1, N2) then
+gives one estimate, ``(I(N2) - I(N1)) / (N2 - N1)``: start-up, imports and
+set-up cancel out. Pairs run until two or more estimates agree within 0.5 %
+(at most four); the row is their median, with their spread beside it.
+Callgrind counts every thread and runs one at a time, handing over at system
+calls, so where a peer thread takes part the hand-overs race with the
+kernel's wake-ups; and code paced by the clock (timers, sweeps, a batch
+budget in microseconds) runs ~50x slower under it than natively. Those are
+what spreads. Before each
 run the collector is emptied and frozen, so a full collection of everything
 imported falls in no run.
 
@@ -40,6 +43,7 @@ import dataclasses
 import gc
 import json
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -78,6 +82,7 @@ _BUDGET = 60.0
 """Seconds the four counted runs may take under valgrind (a case stalled on
 timers gets fewer messages, not minutes)."""
 _MIN_DELTA = 20
+_MAX_PAIRS = 4
 _QUICK = (3e6, 10.0)
 """``_ENOUGH`` and ``_BUDGET`` of a smoke run."""
 _NATIVE_LIMIT = 120.0
@@ -134,40 +139,62 @@ class _Stalled(Exception):
 
 
 class _Runner:
-    """Runs one case for one implementation, each run ended by `mark`."""
+    """Runs one case for one implementation, each run ended by a `mark`."""
 
     def __init__(self, case: _Case, impl: Impl) -> None:
         self._case = case
         self._impl = impl
         self.runs: list[list[float]] = []
         """[messages asked, messages done, seconds] per run."""
+        self.marks = 0
 
-    def __call__(self, n: int) -> Sample:
+    def mark(self) -> int:
+        """End the current segment; its number, for `counted`."""
+        mark()
+        self.marks += 1
+        return self.marks - 1
+
+    def __call__(self, n: int) -> int:
+        """Run the case with ``n`` messages; the number of its segment."""
         sample = self._case.run(self._impl, n, _CHILD_SETTINGS)
         # The run's own garbage is part of its cost; everything older is
         # frozen, so no run pays for a full collection of the imports.
         gc.collect()
         gc.freeze()
-        mark()
+        segment = self.mark()
         self.runs.append([n, sample.done, sample.seconds])
         if sample.partial:
             raise _Stalled
-        return sample
+        return segment
 
 
-def _calibrated(run: _Runner, n: int, enough: float, budget: float) -> None:
-    """Three calibration runs (segments 1 to 3), then N1, N2, N1, N2 sized from
-    them (segments 5 to 8; segment 4 is the sizing, reading callgrind's files)."""
+def _spread(estimates: list[float]) -> float:
+    return (max(estimates) - min(estimates)) / statistics.median(estimates)
+
+
+def _calibrated(run: _Runner, n: int, enough: float, budget: float) -> tuple[int, list[float]]:
+    """N2 - N1 and the estimates of instructions per message.
+
+    Three calibration runs size N1 and N2; then pairs of runs (N1, N2), each
+    giving one estimate, until two or more agree within `STABLE` or
+    `_MAX_PAIRS` were run. Reading callgrind's files has segments of its own.
+    """
     run(n)  # a warm-up: Python specialises its bytecode on first use
-    run(n)
-    timed = run(2 * n)
-    per_message = max((counted(3) - counted(2)) / n, 1.0)
-    seconds = max(timed.seconds / (2 * n), 1e-6)
+    short = run(n)
+    long = run(2 * n)
+    per_message = max((counted(long) - counted(short)) / n, 1.0)
+    seconds = max(run.runs[-1][2] / (2 * n), 1e-6)
     delta = max(_MIN_DELTA, int(min(enough / per_message, budget / (3 * seconds))))
     n1 = max(delta // 4, n)
-    mark()
-    for size in (n1, n1 + delta, n1, n1 + delta):
-        run(size)
+    run.mark()
+    estimates: list[float] = []
+    while len(estimates) < _MAX_PAIRS:
+        short, long = run(n1), run(n1 + delta)
+        estimates.append((counted(long) - counted(short)) / delta)
+        run.mark()
+        if len(estimates) > 1 and _spread(estimates) <= STABLE:
+            break
+    return delta, estimates
 
 
 def _child(label: str, impl_name: str, runs: list[int] | None, limits: list[float]) -> int:
@@ -175,22 +202,23 @@ def _child(label: str, impl_name: str, runs: list[int] | None, limits: list[floa
     case = next(case for case in CASES if case.label == label)
     impl = next(impl for impl in available() if impl.name == impl_name)
     run = _Runner(case, impl)
-    error = ""
+    report: dict[str, Any] = {"error": "", "stalled": False, "tzmq": tzmq.__file__}
     gc.collect()
     gc.freeze()
-    mark()
+    run.mark()
     try:
         if runs is not None:
             for n in runs:
                 run(n)
         else:
-            _calibrated(run, case.calibrate, *limits)
+            report["delta"], report["estimates"] = _calibrated(run, case.calibrate, *limits)
     except _Stalled:
-        pass
+        report["stalled"] = True
     except Exception as failure:
-        error = f"{type(failure).__name__}: {failure}"
-    print(json.dumps({"runs": run.runs, "error": error, "tzmq": tzmq.__file__}), flush=True)
-    return 1 if error else 0
+        report["error"] = f"{type(failure).__name__}: {failure}"
+    report["runs"] = run.runs
+    print(json.dumps(report), flush=True)
+    return 1 if report["error"] else 0
 
 
 # --- the parent: runs the children, reads their counts, prints the table ----------------------
@@ -208,6 +236,8 @@ class _Row:
     failed: bool = False
     delta: int = 0
     """N2 - N1."""
+    pairs: int = 0
+    """Estimates made (pairs of runs N1, N2)."""
 
 
 def _child_argv(case: _Case, impl: Impl, *options: str) -> list[str]:
@@ -222,24 +252,23 @@ def _child_argv(case: _Case, impl: Impl, *options: str) -> list[str]:
     ]
 
 
-def _outcome(stdout: str, runs: int) -> tuple[list[list[float]], str]:
-    """The child's ``runs`` runs, and what went wrong ("" when nothing did)."""
+def _outcome(stdout: str) -> tuple[dict[str, Any], str]:
+    """The child's report, and what went wrong ("" when nothing did)."""
     lines = stdout.strip().splitlines()
     if not lines:
-        return [], "the child printed nothing"
+        return {}, "the child printed nothing"
     try:
         report: dict[str, Any] = json.loads(lines[-1])
     except ValueError:
-        return [], f"the child printed no report: {lines[-1][:200]}"
+        return {}, f"the child printed no report: {lines[-1][:200]}"
     if report["tzmq"] != tzmq.__file__:
-        return [], f"the child imported another tzmq: {report['tzmq']}"
-    done: list[list[float]] = report["runs"]
+        return {}, f"the child imported another tzmq: {report['tzmq']}"
     if report["error"]:
-        return done, report["error"]
-    if len(done) < runs:
-        last = done[-1]
-        return done, f"timeout: {last[1]:.0f} of {last[0]:.0f} in {last[2]:.1f} s"
-    return done, ""
+        return report, report["error"]
+    if report["stalled"]:
+        asked, done, seconds = report["runs"][-1]
+        return report, f"timeout: {done:.0f} of {asked:.0f} in {seconds:.1f} s"
+    return report, ""
 
 
 def _tracebacks(stderr: str) -> str:
@@ -254,23 +283,18 @@ def _counted(case: _Case, impl: Impl, limits: tuple[float, float]) -> _Row:
     if counted.returncode is None:
         row.note, row.failed = f"timeout: no result in {_VALGRIND_LIMIT:.0f} s", True
         return row
-    done, problem = _outcome(counted.stdout, 7)
-    if not problem and len(counted.segments) < 9:
-        problem = f"{len(counted.segments)} callgrind dumps for 7 runs and the sizing"
+    report, problem = _outcome(counted.stdout)
+    row.note = problem + _tracebacks(counted.stderr)
     if problem:
-        row.note = problem + _tracebacks(counted.stderr)
         row.failed = not problem.startswith("timeout")
         return row
-    # Segment 0 is start-up, 1 to 4 the calibration, 5 to 8 N1, N2, N1, N2.
-    segments = counted.segments
-    row.delta = int(done[4][0] - done[3][0])
-    first = (segments[6] - segments[5]) / row.delta
-    second = (segments[8] - segments[7]) / row.delta
-    row.per_message = (first + second) / 2
-    row.spread = abs(first - second) / row.per_message
+    estimates: list[float] = report["estimates"]
+    row.delta = report["delta"]
+    row.per_message = statistics.median(estimates)
+    row.spread = _spread(estimates)
+    row.pairs = len(estimates)
     if row.spread > STABLE:
-        row.note = f"UNSTABLE: runs differ by {row.spread * 100:.2f} %"
-    row.note += _tracebacks(counted.stderr)
+        row.note = f"UNSTABLE: {row.pairs} estimates spread {row.spread * 100:.2f} %" + row.note
     return row
 
 
@@ -287,13 +311,12 @@ def _timed(case: _Case, impl: Impl, runs: tuple[int, int]) -> tuple[float | None
         )
     except subprocess.TimeoutExpired:
         return None, f"native: timeout, no result in {_NATIVE_LIMIT:.0f} s"
-    done, problem = _outcome(result.stdout, len(runs))
-    if problem.startswith("timeout") and done and done[-1][1]:
-        # A capped run still says how long each of its round trips took.
-        return done[-1][2] / done[-1][1] * 1e6, f"native {problem}"
-    if problem:
+    report, problem = _outcome(result.stdout)
+    _, done, seconds = report["runs"][-1] if report.get("runs") else (0, 0, 0.0)
+    if problem and not (problem.startswith("timeout") and done):
         return None, f"native: {problem}"
-    return done[-1][2] / done[-1][1] * 1e6, ""
+    # A capped run still says how long each of its round trips took.
+    return seconds / done * 1e6, f"native {problem}" if problem else ""
 
 
 def _number(value: float) -> str:
@@ -314,7 +337,7 @@ _COLUMNS = (
     ("vs raw", 6, ">"),
     ("vs frames", 9, ">"),
     ("vs bare", 7, ">"),
-    ("repeat", 6, ">"),
+    ("repeat", 10, ">"),
     ("N2-N1", 6, ">"),
     ("wall us/rt", 10, ">"),
     ("note", 0, "<"),
@@ -335,7 +358,7 @@ def _format(row: _Row, rows: dict[str, _Row], first: bool) -> str:
             _ratio(row, rows, "raw"),
             _ratio(row, rows, FLOOR_FRAMES) if tzmq_row else "",
             _ratio(row, rows, FLOOR_OF.get(row.impl)) if tzmq_row else "",
-            "" if row.spread is None else f"{row.spread * 100:.2f}%",
+            "" if row.spread is None else f"{row.spread * 100:.2f}% ({row.pairs})",
             str(row.delta or ""),
             "" if row.wall is None else f"{row.wall:.1f}",
             row.note,
@@ -437,7 +460,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(_environment(valgrind), flush=True)
     print(
         "instructions per message = (I(N2) - I(N1)) / (N2 - N1), all threads, inproc, HWM 0; "
-        f"repeat: how far two estimates differ (must be <= {STABLE * 100:.1f} %)\n"
+        f"repeat: spread of the estimates, (pairs of runs N1, N2); up to {_MAX_PAIRS} pairs run "
+        f"while they spread more than {STABLE * 100:.1f} %, and the row is their median\n"
         "vs frames / vs bare: tzmq rows over the frames floor and over the bare floor of their "
         "kind; wall us/rt: native, wake-up cases only\n",
         flush=True,
