@@ -377,6 +377,27 @@ class FutureCalls:
         options = None if (copy and not track and kwargs is None) else (copy, track, kwargs)
         return self._queue_send(_Send(future, data, flags, options))
 
+    def send_frame(self, data: bytes) -> asyncio.Future[Any]:
+        """`send` of one ``bytes`` frame with default options, on the loop's thread.
+
+        A producer's commonest call, kept to one call from `Socket.send`: the
+        general path's option handling is skipped, not its rules.
+        """
+        if self.sends or self._closed:
+            return self.send(data, 0, True, False, None)
+        future: asyncio.Future[Any] = self.aio_loop.create_future()
+        try:
+            self._raw_send(data, NOBLOCK)
+        except zmq.Again:
+            return self._queue_send(_Send(future, data, 0, None))
+        except zmq.ZMQError as error:
+            future.set_exception(error)
+            return future
+        future.set_result(None)
+        if self.watch.interest:
+            self.watch.touched()
+        return future
+
     def _queue_send(self, waiter: _Send) -> asyncio.Future[Any]:
         """Queue a send libzmq refused (or that must wait behind others)."""
         timeout = get_option(self._raw, _SNDTIMEO)

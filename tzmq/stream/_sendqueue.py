@@ -273,11 +273,8 @@ class SendQueue:
                 if error.errno not in REFUSED:
                     raise
             else:
-                if (
-                    callback is not None
-                    or self.send_callback is not None
-                    or not self._watch.in_pass
-                ):
+                watch = self._watch
+                if callback or self.send_callback or (watch.interest and not watch.in_pass):
                     self._sent_directly(parts, status, callback)
                 return
         self.push(parts, flags, copy, track, callback, kwargs)
@@ -291,7 +288,8 @@ class SendQueue:
                 if error.errno not in REFUSED:
                     raise
             else:
-                if not self._watch.in_pass or self.send_callback:
+                watch = self._watch
+                if self.send_callback or (watch.interest and not watch.in_pass):
                     self._sent_directly((data,), None, None)
                 return
         self.push((data,))
@@ -300,12 +298,10 @@ class SendQueue:
         self, parts: Sequence[Any], status: Any, callback: SendCallback | None
     ) -> None:
         """After libzmq took a message at once: re-check readiness, schedule its callbacks."""
-        watch = self._watch
-        if not watch.in_pass:
-            # Outside the watch's pass (a timer, a coroutine, another stream's
-            # callback): the send may have eaten the FD's edge of a message
-            # that just arrived.
-            watch.touched()
+        # Outside the watch's pass (a timer, a coroutine, another stream's
+        # callback), while anything is wanted: the send may have eaten the
+        # FD's edge of a message that just arrived.
+        self._watch.touched()
         if callback is not None or self.send_callback is not None:
             self._notify_sent(list(parts), status, callback)
 

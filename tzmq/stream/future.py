@@ -198,6 +198,21 @@ class Socket(zmq.Socket[Any]):
 
         ``routing_id``/``group`` (libzmq's DRAFT options) are checked here.
         """
+        calls = self._calls
+        if (
+            type(data) is bytes
+            and not flags
+            and copy is True
+            and not track
+            and routing_id is None
+            and group is None
+            and calls is not None
+        ):
+            try:
+                if get_running_loop() is calls.aio_loop:
+                    return calls.send_frame(data)
+            except RuntimeError:
+                pass  # no loop runs in this thread: the general path decides
         if type(data) is not bytes:
             _frames.check_frame(data)
         options = _frames.draft_options(routing_id, group)

@@ -173,13 +173,6 @@ class ZMQStream(SocketPassThrough):
         """On the loop's thread, or the loop is not running yet: asked by every send."""
         return here_or_idle(self._aio_loop)
 
-    def _loop_here(self) -> bool:
-        """The send fast paths' gate: an open stream, on its running loop's thread."""
-        try:
-            return get_running_loop() is self._aio_loop and not self._closing
-        except RuntimeError:
-            return False
-
     def _attach(self) -> None:
         # A stream made on another thread may be closed (there) before the
         # loop gets here, or while it registers the FD.
@@ -332,14 +325,17 @@ class ZMQStream(SocketPassThrough):
             and not track
             and routing_id is None
             and group is None
-            and self._loop_here()
+            and not self._closing
         ):
             # A producer's tight loop: the general path's option checks skipped.
             try:
-                self._queue.send_frame(msg)
+                if get_running_loop() is self._aio_loop:
+                    self._queue.send_frame(msg)
+                    return
+            except RuntimeError:
+                pass  # no loop runs in this thread: the general path decides
             except zmq.ZMQError as error:
                 self._send_failed(error)
-            return
         if type(msg) is not bytes:
             _frames.check_frame(msg)
         options = None if routing_id is None and group is None else (routing_id, group)
@@ -373,14 +369,17 @@ class ZMQStream(SocketPassThrough):
             and not track
             and routing_id is None
             and group is None
-            and self._loop_here()
+            and not self._closing
         ):
             # An echo's reply, a request: the general path's option checks skipped.
             try:
-                self._queue.send(parts)
+                if get_running_loop() is self._aio_loop:
+                    self._queue.send(parts)
+                    return
+            except RuntimeError:
+                pass  # no loop runs in this thread: the general path decides
             except zmq.ZMQError as error:
                 self._send_failed(error)
-            return
         options = None if routing_id is None and group is None else (routing_id, group)
         self._send_message(parts, flags, copy, track, callback, options)
 
