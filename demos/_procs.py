@@ -54,7 +54,7 @@ class Children:
         proc = self._procs[name]
         try:
             out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None, ""
         return proc.returncode, (out or b"").decode("utf-8", "replace")
 
@@ -72,7 +72,7 @@ class Children:
         for proc in running:
             try:
                 await asyncio.wait_for(proc.wait(), grace)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 proc.kill()
                 await proc.wait()
         # Drain any captured output so every pipe transport closes with its process.

@@ -481,7 +481,7 @@ async def _serve_worker(backend: str, name: str, capacity: int, lifetime: float)
     worker = Worker(stream, capacity=capacity)
     try:
         return await asyncio.wait_for(worker.done, lifetime)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return 2
     finally:
         stream.close(linger=0)

@@ -110,7 +110,7 @@ async def coroutine_client(
     try:
         await asyncio.wait_for(receive_all(), timeout)
         await sender
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass  # check_replies reports the shortfall
     finally:
         sender.cancel()

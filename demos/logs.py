@@ -162,7 +162,7 @@ async def _demo(workers: int, records: int, timeout: float) -> tuple[int, list[s
             outputs = await asyncio.gather(*(children.output(n, timeout) for n in names))
             try:
                 await asyncio.wait_for(keep.all_in, timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 problems.append(f"{len(keep.records)} of {expected} records arrived")
         for name, (code, out) in zip(names, outputs, strict=True):
             report = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}

@@ -225,12 +225,12 @@ class Bridge:
             )
             try:
                 await asyncio.wait_for(sending, timeout)  # on timeout the send is withdrawn
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.stats.asks_unsent += 1
                 raise AskFailed(503, "the ask service is not running") from None
             try:
                 return json.loads(await asyncio.wait_for(answer, deadline - loop.time()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.stats.asks_timed_out += 1
                 raise AskFailed(504, "the ask service did not answer in time") from None
         finally:

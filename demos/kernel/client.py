@@ -104,7 +104,7 @@ class KernelClient:
             try:
                 reply, _ = await self.request("shell", "kernel_info_request", timeout=0.25)
                 return reply
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if loop.time() > deadline:
                     raise TimeoutError(f"the kernel did not answer within {timeout}s") from None
 

@@ -140,7 +140,7 @@ async def _demo(timeout: float) -> tuple[int, list[str], str]:
             f"rejections logged: {logged}",
         )
         checks.expect(client.rejected == 0, "the client rejected a message from the kernel")
-    except asyncio.TimeoutError:
+    except TimeoutError:
         checks.problems.append("a step timed out")
     finally:
         log.removeHandler(records)

@@ -23,7 +23,7 @@ import uuid
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from tzmq import _jsonapi
@@ -99,7 +99,7 @@ class Session:
             "msg_id": uuid.uuid4().hex,
             "session": self.session_id,
             "username": self.username,
-            "date": datetime.now(timezone.utc).isoformat(),
+            "date": datetime.now(UTC).isoformat(),
             "msg_type": msg_type,
             "version": PROTOCOL_VERSION,
         }

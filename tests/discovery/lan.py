@@ -148,7 +148,7 @@ class Host:
             left = deadline - asyncio.get_running_loop().time()
             try:
                 record = await self.record(max(left, 0.001))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise AssertionError(
                     f"{self.argv[-6:]}: not seen within {timeout} s; saw {self.records[-5:]}"
                 ) from None

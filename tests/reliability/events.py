@@ -36,7 +36,7 @@ class Events:
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), deadline - time.monotonic())
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise AssertionError(f"{what} not seen within {timeout}s: {self.names}") from None
 
     def count(self, name: str) -> int:

@@ -84,7 +84,7 @@ class Children:
         child = await self.start(*args, prefix=prefix)
         try:
             line = await child.line()
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await child.stop(kill=True)
             raise AssertionError(f"{args} not ready: {child.stderr.decode()}") from None
         if line != "ready":

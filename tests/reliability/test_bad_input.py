@@ -74,7 +74,7 @@ def running_loop() -> Iterator[Callable[[Callable[[], Awaitable[Any]]], Any]]:
 async def _failure(future: Awaitable[Any]) -> BaseException | None:
     try:
         await asyncio.wait_for(future, 5)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise AssertionError("a receive never completed") from None
     except Exception as error:
         return error

@@ -92,7 +92,7 @@ class AckClient:
             left = deadline - time.monotonic()
             try:
                 await asyncio.wait_for(self._changed.wait(), max(left, 0))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise AssertionError(
                     f"{self.name}: {what} not reached: {len(self.acked)}/{self.total} acked, "
                     f"{len(self.outstanding)} outstanding, {self.resent} re-sent"
@@ -213,7 +213,7 @@ async def _outcome(future: Any) -> Any:
     """What a future ended with (result or exception), within a bound."""
     try:
         return await asyncio.wait_for(asyncio.shield(future), 5)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise AssertionError(f"{future!r} still pending") from None
     except BaseException as error:
         return error

@@ -167,7 +167,7 @@ class Checker:
             self._event.clear()
             try:
                 await asyncio.wait_for(self._event.wait(), stall)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise AssertionError(
                     f"no message for {stall}s: got {self.count} of {target} "
                     f"(first problems: {self.problems[:3]})"
