@@ -129,6 +129,10 @@ async def test_close_hands_a_queued_message_to_libzmq_when_it_has_room(
     # closes: close() hands it to libzmq.
     first = [consumer.recv_multipart().result() for _ in range(2 * HWM)]
     assert proxy.backend.sending()
+    # libzmq hands the writer the room its reader made as a command, which a
+    # send processes at most about once a millisecond; reading EVENTS
+    # processes it now (and shows the room is there).
+    assert proxy.backend.socket.get(zmq.EVENTS) & zmq.POLLOUT
     assert proxy.close() == 0
     final = await proxy.join()
     assert (final.unsent, final.backend_sent.messages) == (0, 2 * HWM + 1)

@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 from tornado.ioloop import IOLoop
 
 import tzmq
-from tests.auth.helpers import Server, assert_denied, plain_client, plain_server
+from tests.auth.helpers import SUCCEEDED, Server, assert_denied, plain_client, plain_server
 from tests.log.helpers import Recorder, await_subscriptions, fresh_logger
 from tzmq import ZMQStream, _jsonapi
 from tzmq.auth import IOLoopAuthenticator
@@ -333,11 +333,20 @@ async def test_oversize_messages_drop_only_their_sender(
             FIGURES.bad_input("message over MAXMSGSIZE")
             for _ in range(2000 // len(OVERSIZE) // 2):
                 peers[b"bystander"].send_multipart(next(bystander))
-            # The offender reconnects and is heard again.
+            # The offender reconnects and is heard again. A handshake can end
+            # while the ROUTER still holds the old connection under the same
+            # routing id; it then refuses the new one and what was sent on it
+            # is lost, so the offender says it again until it is heard.
             await events.wait_for("HANDSHAKE_SUCCEEDED", 2 + attempt)
             heard.clear()
-            peers[b"offender"].send(b"back %d" % attempt)
-            await asyncio.wait_for(heard.wait(), 5)
+            for _ in range(10):
+                peers[b"offender"].send(b"back %d" % attempt)
+                try:
+                    await asyncio.wait_for(heard.wait(), 0.5)
+                    break
+                except TimeoutError:
+                    continue
+            assert heard.is_set(), f"the offender was not heard again after attempt {attempt}"
         await bystander_checker.wait(stall=5)
     finally:
         if serving is not None:
@@ -350,9 +359,11 @@ async def test_oversize_messages_drop_only_their_sender(
         router.close()
         ctx.term()
     bystander_checker.verify()  # all 2000, in order, intact: never disturbed
-    # Of the offender only its small messages: no frame of an oversize one, ever.
-    assert got[b"offender"] == [[b"back %d" % i] for i in range(1, len(OVERSIZE) + 1)]
-    assert events.names.count("DISCONNECTED") == len(OVERSIZE)
+    # Of the offender only its small messages (each said until heard, so
+    # perhaps twice): no frame of an oversize one, ever.
+    said = [msg for i, msg in enumerate(got[b"offender"]) if got[b"offender"][i - 1 : i] != [msg]]
+    assert said == [[b"back %d" % i] for i in range(1, len(OVERSIZE) + 1)]
+    assert events.names.count("DISCONNECTED") >= len(OVERSIZE)
     complaints.assert_clean()
     FIGURES.messages("bystander beside MAXMSGSIZE offender", 2000, bystander_checker.count)
 
@@ -478,10 +489,14 @@ def test_malformed_zap_requests_at_a_running_authenticator(all_records: AllRecor
 async def _plain_handshakes(server: Server, ctx: zmq.Context[Any], tag: str) -> None:
     """The right password gets a message through; a wrong one is refused."""
     before = len(server.got.messages)
+    succeeded = server.monitor.count(SUCCEEDED)
     good = server.client(plain_client(b"admin", PASSWORD.encode()))
     good.send(tag.encode())
     await server.got.wait_for(before + 1)
     assert server.payloads()[-1] == tag.encode()
+    # The monitor's event can come after the message (on a Proactor loop it
+    # often does): assert_denied counts successes from here on.
+    await server.monitor.wait_for(SUCCEEDED, succeeded + 1)
     await assert_denied(server, server.client(plain_client(b"admin", b"wrong")))
     FIGURES.bad_input("PLAIN client with a wrong password")
 
