@@ -16,17 +16,21 @@ WAIT_MS = 5000
 
 
 def subscribed_pair(
-    ctx: zmq.Context[Any], topics: Iterable[bytes] = (b"",)
+    ctx: zmq.Context[Any], topics: Iterable[bytes] = (b"",), hwm: int | None = None
 ) -> tuple[zmq.Socket[Any], zmq.Socket[Any]]:
     """An XPUB bound on 127.0.0.1 and a SUB connected to it, subscriptions in place.
 
     The XPUB reports each subscription when it has reached the publisher, so
     whatever is published afterwards reaches the SUB: no probes, no sleeping.
+    ``hwm`` sets both high-water marks (0: none); it must be set here, before
+    bind and connect, which is when libzmq takes it for the connection.
     """
     xpub = ctx.socket(zmq.XPUB)
     sub = ctx.socket(zmq.SUB)
     for sock in (xpub, sub):
         sock.linger = 0
+        if hwm is not None:
+            sock.sndhwm = sock.rcvhwm = hwm
     port = xpub.bind_to_random_port("tcp://127.0.0.1")
     sub.connect(f"tcp://127.0.0.1:{port}")
     wanted = list(topics)

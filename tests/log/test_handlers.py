@@ -287,8 +287,7 @@ def test_thread_storm_every_record_once_and_intact(
 ) -> None:
     """Threads log at once; no two ever use the socket together; all records arrive."""
     threads, per_thread = 8, 300
-    xpub, sub = subscribed_pair(ctx)
-    xpub.sndhwm = sub.rcvhwm = 0  # this test is about threads, not the high-water mark
+    xpub, sub = subscribed_pair(ctx, hwm=0)  # this test is about threads, not the mark
     handler = PUBHandler(xpub)
     handler.setFormatter(None)
     log = fresh_logger(f"tzmq.test.storm.{through}", handler)
@@ -350,7 +349,12 @@ def test_thread_storm_every_record_once_and_intact(
 def test_close_during_a_storm_is_quiet_and_accounted(ctx: zmq.Context[Any]) -> None:
     threads, per_thread = 4, 500
     handler = PUBHandler("tcp://127.0.0.1:*")
+    # libzmq copies a socket's options into each listener when it binds, so
+    # the handler's own endpoint keeps the default SNDHWM of 1000, and a PUB
+    # drops silently past it when the machine is slow to move bytes. An
+    # endpoint bound after the change has no mark.
     handler.socket.sndhwm = 0
+    port = handler.socket.bind_to_random_port("tcp://127.0.0.1")
     # Time enough for what was sent before the close to reach the SUB on a
     # loaded machine (the default second is a policy, not what this checks).
     handler.socket.linger = 10_000
@@ -359,7 +363,7 @@ def test_close_during_a_storm_is_quiet_and_accounted(ctx: zmq.Context[Any]) -> N
     sub = ctx.socket(zmq.SUB)
     sub.linger = 0
     sub.rcvhwm = 0
-    sub.connect(handler.socket.last_endpoint.decode())
+    sub.connect(f"tcp://127.0.0.1:{port}")
     sub.subscribe(b"")
     log = fresh_logger("tzmq.test.closing", handler)
     _wait_until_subscribed(log, sub)
