@@ -12,7 +12,7 @@ ready. The rules that keep messages safe:
   report a decode error through their own future: no chained futures, so no
   window in which a message can be dropped between two of them.
 * A call completes at once when libzmq can act at once, but at most
-  ``max_batch`` in a row without the loop turning, so a coroutine reading a
+  `MAX_BATCH` in a row without the loop turning, so a coroutine reading a
   backlog cannot starve the other handlers.
 
 Cancelled waiters stay in their queue until they reach its head (removing
@@ -44,6 +44,10 @@ _SNDTIMEO = zmq.SNDTIMEO
 _Future = asyncio.Future
 
 RECV, RECV_MULTIPART, RECV_INTO = 0, 1, 2
+
+
+MAX_BATCH = 256
+"""Calls completed in a row without the loop turning, and per pass (the batch budget)."""
 
 
 class _Recv:
@@ -131,7 +135,6 @@ class FutureCalls:
         "_streak",
         "aio_loop",
         "io_loop",
-        "max_batch",
         "polls",
         "recvs",
         "sends",
@@ -146,7 +149,6 @@ class FutureCalls:
         self._raw_send = direct_send(raw)
         self.io_loop = io_loop
         self.aio_loop: asyncio.AbstractEventLoop = io_loop.asyncio_loop  # type: ignore[attr-defined]
-        self.max_batch = 256
         self.recvs: deque[_Recv] = deque()
         self.sends: deque[_Send] = deque()
         self.polls: list[_Poll] = []
@@ -209,7 +211,7 @@ class FutureCalls:
             if flags & NOBLOCK:
                 future.set_exception(zmq.Again())
                 return future
-        elif self._streak < self.max_batch:
+        elif self._streak < MAX_BATCH:
             received = False
             try:
                 if self._hot or get_option(self._raw, EVENTS) & POLLIN:
@@ -468,9 +470,9 @@ class FutureCalls:
         if self.polls:
             self._serve_polls()
         if events & POLLOUT and self.sends:
-            status |= self._serve(self.sends, self.max_batch, self._perform_send, 0)
+            status |= self._serve(self.sends, MAX_BATCH, self._perform_send, 0)
         if events & POLLIN and self.recvs:
-            limit = self.max_batch if bulk else 1
+            limit = MAX_BATCH if bulk else 1
             status |= self._serve(self.recvs, limit, self._perform_recv, IDLE_IN)
         if not status & MORE:
             interest = POLLIN if self.recvs else 0
