@@ -78,6 +78,10 @@ def count(argv: list[str], cwd: Path, timeout: float) -> Counted:
             f"--log-file={Path(tmp) / 'valgrind.log'}",
             "--dump-instr=no",
             "--dump-line=no",
+            # Valgrind runs one thread at a time; a fair (FIFO) hand-over makes
+            # which thread runs next after a system call depend less on the
+            # kernel's timing, so cases with a peer thread repeat better.
+            "--fair-sched=yes",
             *argv,
         ]
         # Its own session, so a child killed at its limit takes its threads with it.
