@@ -82,10 +82,10 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks.devices
 	$(BIN)/python -m benchmarks.rpc
 
-# CPU instructions per message under valgrind's callgrind: the same count every run.
+# CPU instructions per message under valgrind's callgrind; ARGS='--only echo --impl raw' narrows it.
 bench-instructions: $(VENV)/.installed-test
 	command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind)
-	$(BIN)/python -m benchmarks.instructions
+	$(BIN)/python -m benchmarks.instructions $(ARGS)
 
 docs: $(VENV)/.installed-docs
 	rm -rf build/docs
