@@ -146,6 +146,14 @@ class Socket(zmq.Socket[Any]):
         self, flags: int = 0, copy: bool = True, track: bool = False
     ) -> asyncio.Future[list[Any]]:
         """Receive a whole multipart message as a list of frames."""
+        calls = self._calls
+        if calls is not None:
+            # The commonest call (``async for``): `_pending`'s check, inline.
+            try:
+                if get_running_loop() is calls.aio_loop:
+                    return calls.recv(RECV_MULTIPART, int(flags), copy, track)
+            except RuntimeError:
+                pass  # no loop runs in this thread: `_pending` decides
         return self._pending().recv(RECV_MULTIPART, int(flags), copy, track)
 
     def recv_into(  # type: ignore[override]
