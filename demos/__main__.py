@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from demos import broker, echo, kernel, logs, rpc, secure, web_bridge
+from demos import broker, discovery, echo, kernel, logs, rpc, secure, web_bridge
 from demos._result import DemoResult
 
 DEMOS: dict[str, Callable[[], list[DemoResult]]] = {
@@ -26,6 +26,7 @@ DEMOS: dict[str, Callable[[], list[DemoResult]]] = {
     "secure": lambda: [secure.run_demo()],
     "logs": lambda: [logs.run_demo()],
     "rpc": lambda: [rpc.run_demo()],
+    "discovery": lambda: [discovery.run_demo()],
 }
 
 

@@ -155,26 +155,6 @@ def _signalled() -> asyncio.Future[Any]:
 # -- the broker ---------------------------------------------------------------------
 
 
-class _Reporter:
-    """The broker's events: JSON lines on stdout, and to ``endpoint`` (PUSH) if given."""
-
-    def __init__(self, ctx: tzmq.Context, endpoint: str | None) -> None:
-        self._push: tzmq.ZMQStream | None = None
-        if endpoint:
-            self._push = tzmq.ZMQStream(ctx.socket(zmq.PUSH, socket_class=zmq.Socket))
-            self._push.connect(endpoint)
-
-    def say(self, **record: Any) -> None:
-        line = json.dumps(record)
-        print(line, flush=True)
-        if self._push is not None:
-            self._push.send_string(line)
-
-    def close(self) -> None:
-        if self._push is not None:
-            self._push.close(linger=1000)  # the last events still reach the demo
-
-
 async def greet(ctx: tzmq.Context, peer: Peer, timeout: float) -> str | None:
     """Ask ``peer``'s inbox for its name; None if it does not answer within ``timeout`` s."""
     sock = ctx.socket(zmq.DEALER)
@@ -198,14 +178,23 @@ async def serve_broker(
     lifetime: float = 3600.0,
 ) -> int:
     """Serve the proxy and announce it until TERMINATE, a signal or ``lifetime`` s."""
-    ctx = tzmq.Context()
-    reporter = _Reporter(ctx, report)
     beacon = Beacon(port, target)
+    ctx = tzmq.Context()
+    push = tzmq.ZMQStream(ctx.socket(zmq.PUSH, socket_class=zmq.Socket)) if report else None
     sockets = [ctx.socket(zmq.ROUTER), ctx.socket(zmq.DEALER)]
     proxy = peers = None
     greetings: set[asyncio.Task[None]] = set()
     names: dict[uuid.UUID, str] = {}
+
+    def say(**record: Any) -> None:
+        """Events as JSON lines on stdout, and to ``report`` (PUSH) if given."""
+        print(json.dumps(record), flush=True)
+        if push is not None:
+            push.send_string(json.dumps(record))
+
     try:
+        if push is not None:
+            push.connect(report)
         frontend, backend = sockets
         backend.heartbeat_ivl = HEARTBEAT_MS
         backend.heartbeat_timeout = HEARTBEAT_TIMEOUT_MS
@@ -221,7 +210,7 @@ async def serve_broker(
 
         async def welcome(peer: Peer) -> None:
             names[peer.uuid] = await greet(ctx, peer, GREETING_TIMEOUT) or peer.uuid.hex[:8]
-            reporter.say(event="appeared", name=names[peer.uuid], endpoint=peer.endpoint)
+            say(event="appeared", name=names[peer.uuid], endpoint=peer.endpoint)
 
         def on_peer(event: PeerEvent) -> None:
             if event.kind == "appeared":
@@ -230,19 +219,20 @@ async def serve_broker(
                 task.add_done_callback(greetings.discard)
             else:
                 name = names.get(event.peer.uuid, event.peer.uuid.hex[:8])
-                reporter.say(event=event.kind, name=name, endpoint=event.peer.endpoint)
+                say(event=event.kind, name=name, endpoint=event.peer.endpoint)
 
         peers = Peers(beacon, evasive=EVASIVE, expired=EXPIRED)
         peers.on_event(on_peer)
         beacon.publish(me.encode(), INTERVAL)
-        reporter.say(event="ready", frontend=me.frontend, backend=me.backend)
+        say(event="ready", frontend=me.frontend, backend=me.backend)
         ends: list[asyncio.Future[Any]] = [asyncio.ensure_future(proxy.join()), _signalled()]
         await asyncio.wait(ends, timeout=lifetime, return_when=asyncio.FIRST_COMPLETED)
         ends[1].cancel()
         return 0
     finally:
-        for task in list(greetings):
+        for task in greetings:
             task.cancel()
+        await asyncio.gather(*greetings, return_exceptions=True)  # their sockets close
         if peers is not None:
             peers.close()
         beacon.close()
@@ -250,7 +240,8 @@ async def serve_broker(
             proxy.close(linger=0)
         for sock in sockets:
             sock.close(linger=0)
-        reporter.close()
+        if push is not None:
+            push.close(linger=1000)  # the last events still reach the demo
         ctx.term()
 
 
@@ -267,10 +258,7 @@ async def _connect(sock: zmq.Socket[Any], endpoint: str, timeout: float) -> None
             async for _ in monitor:
                 return
 
-    try:
-        await asyncio.wait_for(handshake(), timeout)
-    except TimeoutError:
-        raise TimeoutError(f"no connection to the broker within {timeout} s") from None
+    await asyncio.wait_for(handshake(), timeout)
 
 
 async def _until_silent(beacon: Beacon, sender: str, silence: float) -> None:
@@ -288,8 +276,8 @@ async def _until_silent(beacon: Beacon, sender: str, silence: float) -> None:
 
 
 async def _work(jobs: tzmq.Socket, name: bytes) -> None:
-    async for msg in jobs:  # ends when the socket closes
-        if len(msg) == 3:
+    async for msg in jobs:
+        if len(msg) == 3:  # client, request_id, number; anything else is dropped
             client, request_id, body = msg
             await jobs.send_multipart([client, request_id, name, _square(body)])
 
@@ -302,8 +290,8 @@ async def _answer_hello(inbox: tzmq.Socket, name: bytes) -> None:
 
 async def serve_worker(target: Broadcast | Multicast, port: int, name: str, timeout: float) -> int:
     """Find the broker, serve its requests; 0 after a signal, 1 once the broker is silent."""
-    ctx = tzmq.Context()
     beacon = Beacon(port, target)
+    ctx = tzmq.Context()
     jobs, inbox = ctx.socket(zmq.DEALER), ctx.socket(zmq.ROUTER)
     tasks: list[asyncio.Future[Any]] = []
     try:
@@ -395,11 +383,6 @@ class Network:
     switch: str = ""
     cables: dict[str, str] = field(default_factory=dict)
 
-    def place(self, host: str) -> tuple[str, ...]:
-        """The arguments that run a role on ``host``."""
-        namespace = self.namespaces.get(host)
-        return ("--netns", namespace) if namespace else ()
-
     def unplug(self, host: str) -> None:
         """Take the switch's end of ``host``'s cable down: it hears nothing, nor is heard."""
         _ip("-n", self.switch, "link", "set", self.cables[host], "down")
@@ -411,7 +394,7 @@ def lan(hosts: list[str]) -> Iterator[Network]:
     tag = f"{random.getrandbits(24):06x}"
     subnet = f"10.{random.randint(100, 199)}.{random.randint(0, 255)}"
     net = Network(
-        f"{len(hosts)} network namespaces on a bridge, beacons broadcast",
+        f"{len(hosts)} network namespaces, broadcast",
         f"broadcast:{subnet}.255",
         {host: f"tzmq-demo-{i}-{tag}" for i, host in enumerate(hosts)},
         f"tzmq-demo-sw-{tag}",
@@ -487,7 +470,9 @@ class _Demo:
     async def start(
         self, name: str, role: str, host: str, *args: str, output: bool = False
     ) -> None:
-        command = ("--role", role, *self.net.place(host), *self.common, *args)
+        namespace = self.net.namespaces.get(host)
+        place = ("--netns", namespace) if namespace else ()
+        command = ("--role", role, *place, *self.common, *args)
         await self.children.start(name, "demos.discovery", *command, output=output)
 
     async def event(self, events: tzmq.Socket, kind: str, name: str = "") -> str:
@@ -568,7 +553,8 @@ class _Demo:
         for report in (r for reports in self.rounds for r in reports):
             if not report.ok:
                 answered = f"{len(report.served_by)}/{report.requests} answered"
-                problems.append(f"{report.name}: {answered}, {report.duplicates} twice")
+                wrong = f"{report.duplicates} twice, {report.wrong} wrong"
+                problems.append(f"{report.name}: {answered}, {wrong}")
         if len(self.rounds) == 2:
             if self.victim not in _served_by(self.rounds[0]):
                 problems.append(f"{self.victim} served nothing before its host went away")
@@ -618,8 +604,8 @@ def run_demo(
         return DemoResult("discovery", answered, seconds, False, problem)
     survivors = "/".join(sorted(_served_by(demo.rounds[1])))
     summary = (
-        f"{net.where}; {demo.victim}'s host went away, expired after {demo.expired_after:.1f} s;"
-        f" {total} requests answered once each, the last {total // 2} by {survivors}"
+        f"{net.where}: {demo.victim}'s host gone, expired in {demo.expired_after:.1f} s; "
+        f"{total} requests answered once, the last {total // 2} by {survivors}"
     )
     return DemoResult("discovery", answered, seconds, True, summary)
 
