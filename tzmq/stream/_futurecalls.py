@@ -235,7 +235,7 @@ class FutureCalls:
             else:
                 _settle(future, result, load)
             if self.watch.interest:
-                self.watch.touched()
+                self.watch.recheck()
             return future
         elif flags & NOBLOCK:
             # The streak budget is spent; a DONTWAIT caller still gets an answer now.
@@ -367,7 +367,7 @@ class FutureCalls:
             else:
                 future.set_result(result)
                 if self.watch.interest:
-                    self.watch.touched()
+                    self.watch.recheck()
                 return future
         elif flags & NOBLOCK:
             future.set_exception(zmq.Again())
@@ -397,7 +397,7 @@ class FutureCalls:
             return future
         future.set_result(None)
         if self.watch.interest:
-            self.watch.touched()
+            self.watch.recheck()
         return future
 
     def _queue_send(self, waiter: _Send) -> asyncio.Future[Any]:
@@ -432,7 +432,7 @@ class FutureCalls:
         ready = get_option(self._raw, EVENTS) & events
         if ready or timeout == 0:
             future.set_result(ready)
-            self.watch.touched()  # the EVENTS read ate the edge
+            self.watch.recheck()  # the EVENTS read ate the edge
             return future
         waiter = _Poll(future, events)
         if timeout is not None:

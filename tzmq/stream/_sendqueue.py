@@ -301,7 +301,7 @@ class SendQueue:
         # Outside the watch's pass (a timer, a coroutine, another stream's
         # callback), while anything is wanted: the send may have eaten the
         # FD's edge of a message that just arrived.
-        self._watch.touched()
+        self._watch.recheck()
         if callback is not None or self.send_callback is not None:
             self._notify_sent(list(parts), status, callback)
 
@@ -433,7 +433,7 @@ class SendQueue:
                 self._wake_drainers()
             if not entries:
                 self._on_backlog()
-            self._watch.touched()
+            self._watch.recheck()
         return sent
 
     # -- send callbacks ------------------------------------------------------------

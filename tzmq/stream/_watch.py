@@ -20,9 +20,9 @@ cannot starve the loop, and one wake-up still serves hundreds of messages.
 
 Clients must tell the watch whenever they touch the socket outside a pass
 (a direct send from a timer, a coroutine, another stream's callback): that
-call may have eaten the edge of a message that just arrived, so `touched`
-schedules one re-check for the next loop turn while anything is wanted
-(several sends in one turn cost one re-check).
+call may have eaten the edge of a message that just arrived, so `recheck`
+reads ``EVENTS`` at once while anything is wanted, and schedules a pass if
+something is ready.
 
 Code outside tzmq can still eat an edge behind our back: an owner's raw
 ``send`` on a stream's socket (ipykernel sends shell replies that way), a
@@ -281,17 +281,6 @@ class SocketWatch:
         self._scheduled = True
         self.io_loop.add_callback(self._on_scheduled)
 
-    def touched(self) -> None:
-        """A client touched the socket (a send, a receive): re-check before sleeping.
-
-        Call after every operation on the socket made outside a pass: it may
-        have consumed the FD's edge of a message that is now waiting. Free
-        inside a pass, while nothing is wanted, and when a pass is already due.
-        """
-        if self.interest and not self.in_pass and not self._scheduled and self._registered:
-            self._scheduled = True
-            self.io_loop.add_callback(self._on_scheduled)
-
     def wake_threadsafe(self) -> None:
         """Run a pass soon; safe from any thread."""
         self.io_loop.add_callback(self.wake)
@@ -327,7 +316,15 @@ class SocketWatch:
         handle.release()
 
     def recheck(self) -> None:
-        """Read EVENTS now and wake if something wanted is ready (the sweep's probe)."""
+        """Read EVENTS now and wake if something wanted is ready.
+
+        Clients call this after every operation on the socket made outside a
+        pass (it may have consumed the FD's edge of a message now waiting),
+        and the safety sweep calls it. A fresh EVENTS read is the proof the
+        pass would make, and re-arms the FD, at a fraction of a loop turn's
+        cost. Free inside a pass, while nothing is wanted, and when a pass is
+        already due.
+        """
         if self._scheduled or self.in_pass or not self._registered or not self.interest:
             return
         if self.socket.closed:
