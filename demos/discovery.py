@@ -39,25 +39,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import json
-import os
-import random
 import re
-import shutil
 import signal
-import socket
-import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import zmq
 
 import tzmq
+from demos._netns import Network, enter_namespace, free_udp_port, network
 from demos._procs import Children
 from demos._result import DemoResult, run_on_new_loop
 from demos.broker import ClientReport, run_client
@@ -76,7 +70,6 @@ GREETING_TIMEOUT = 2.0
 DEFAULT_TARGET = "multicast:239.255.86.1@127.0.0.1"
 DEFAULT_PORT = 5671
 MODES = ("auto", "netns", "loopback")
-_CLONE_NEWNET = 0x40000000
 
 
 @dataclass(frozen=True)
@@ -333,116 +326,6 @@ async def serve_client(
         ctx.term()
 
 
-def _enter_namespace(name: str) -> None:
-    """Move this (still single-threaded) process into network namespace ``name``.
-
-    Threads made afterwards (zmq's I/O threads) start in it too.
-    """
-    libc = ctypes.CDLL(None, use_errno=True)
-    with open(f"/var/run/netns/{name}") as handle:
-        if libc.setns(handle.fileno(), _CLONE_NEWNET) != 0:
-            code = ctypes.get_errno()
-            raise OSError(code, f"setns into {name}: {os.strerror(code)}")
-
-
-# -- where the demo runs: network namespaces or loopback ----------------------------
-
-
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10, check=False)
-    if check and done.returncode != 0:
-        raise RuntimeError(f"ip {' '.join(args)}: {done.stderr.strip()}")
-    return done
-
-
-def netns_unavailable() -> str:
-    """Why this machine cannot run the demo across network namespaces ("" if it can)."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return "not root"
-    if shutil.which("ip") is None:
-        return "no `ip` tool"
-    probe = f"tzmq-demo-probe-{random.getrandbits(24):06x}"
-    made = _ip("netns", "add", probe, check=False)
-    if made.returncode != 0:
-        return f"ip netns add: {made.stderr.strip()}"
-    _ip("netns", "del", probe, check=False)
-    return ""
-
-
-@dataclass
-class Network:
-    """Where the demo's hosts run (``where``, for the result line) and where beacons go.
-
-    On a LAN, ``namespaces`` holds each host's namespace, and ``cables`` the
-    switch's end of its veth pair; on loopback both are empty.
-    """
-
-    where: str
-    target: str
-    namespaces: dict[str, str] = field(default_factory=dict)
-    switch: str = ""
-    cables: dict[str, str] = field(default_factory=dict)
-
-    def unplug(self, host: str) -> None:
-        """Take the switch's end of ``host``'s cable down: it hears nothing, nor is heard."""
-        _ip("-n", self.switch, "link", "set", self.cables[host], "down")
-
-
-@contextlib.contextmanager
-def lan(hosts: list[str]) -> Iterator[Network]:
-    """One namespace per host, all on one bridge in a fresh private /24; always removed."""
-    tag = f"{random.getrandbits(24):06x}"
-    subnet = f"10.{random.randint(100, 199)}.{random.randint(0, 255)}"
-    net = Network(
-        f"{len(hosts)} network namespaces, broadcast",
-        f"broadcast:{subnet}.255",
-        {host: f"tzmq-demo-{i}-{tag}" for i, host in enumerate(hosts)},
-        f"tzmq-demo-sw-{tag}",
-        {host: f"tzd{i}{tag}" for i, host in enumerate(hosts)},
-    )
-    try:
-        _ip("netns", "add", net.switch)
-        _ip("-n", net.switch, "link", "add", "br0", "type", "bridge")
-        _ip("-n", net.switch, "link", "set", "br0", "up")
-        for i, host in enumerate(hosts):
-            ns, cable = net.namespaces[host], net.cables[host]
-            _ip("netns", "add", ns)
-            # Both ends are made inside the namespaces, so none is ever left behind here.
-            _ip("link", "add", cable, "netns", net.switch, "type", "veth",
-                "peer", "name", "eth0", "netns", ns)  # fmt: skip
-            _ip("-n", ns, "addr", "add", f"{subnet}.{i + 1}/24", "dev", "eth0",
-                "broadcast", f"{subnet}.255")  # fmt: skip
-            _ip("-n", ns, "link", "set", "eth0", "up")
-            _ip("-n", ns, "link", "set", "lo", "up")
-            _ip("-n", net.switch, "link", "set", cable, "master", "br0", "up")
-        yield net
-    finally:
-        for ns in [*net.namespaces.values(), net.switch]:
-            _ip("netns", "del", ns, check=False)  # takes the veth ends inside with it
-
-
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("0.0.0.0", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-@contextlib.contextmanager
-def network(mode: str, hosts: list[str]) -> Iterator[Network]:
-    """Namespaces for ``hosts`` if ``mode`` allows and the machine can, else loopback."""
-    why_not = "" if mode == "loopback" else netns_unavailable()
-    if mode != "loopback" and not why_not:
-        with lan(hosts) as net:
-            yield net
-        return
-    if mode == "netns":
-        raise RuntimeError(f"cannot run across network namespaces: {why_not}")
-    group = f"239.255.{random.randint(0, 255)}.{random.randint(1, 254)}"
-    where = "loopback multicast" + (f" (no namespaces: {why_not})" if why_not else "")
-    yield Network(where, f"multicast:{group}@127.0.0.1")
-
-
 # -- the demo -----------------------------------------------------------------------
 
 
@@ -458,7 +341,7 @@ class _Demo:
         self, net: Network, children: Children, tmp: str, workers: int, timeout: float
     ) -> None:
         self.net, self.children, self.tmp, self.timeout = net, children, tmp, timeout
-        port = str(_free_udp_port())
+        port = str(free_udp_port())
         self.common = ("--target", net.target, "--port", port, "--timeout", str(timeout))
         self.workers = [f"worker-{i}" for i in range(workers)]
         self.victim = self.workers[-1]
@@ -640,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
         print(result)
         return 0 if result.ok else 1
     if args.netns:
-        _enter_namespace(args.netns)
+        enter_namespace(args.netns)
     target = parse_target(args.target)
     if args.role == "broker":
         return run_on_new_loop(

@@ -17,6 +17,8 @@ MODULES = [
     "demos.kernel",
     "demos.secure",
     "demos.logs",
+    "demos.rpc",
+    "demos.discovery",
 ]
 
 

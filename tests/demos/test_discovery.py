@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from tornado.ioloop import IOLoop
 
 import tzmq
+from demos import _netns
 from demos import discovery as demo
 from tzmq.discovery import Beacon, Broadcast, Multicast, Peers
 
@@ -37,7 +38,7 @@ def test_on_loopback_a_worker_expires_and_every_request_is_answered_once() -> No
 
 
 def test_across_namespaces_and_they_are_removed_after() -> None:
-    why_not = demo.netns_unavailable()
+    why_not = _netns.netns_unavailable()
     if why_not:
         pytest.skip(f"cannot make network namespaces here: {why_not}")
     result = demo.run_demo(workers=2, clients=1, requests=10, mode="netns", timeout=10)
@@ -49,10 +50,10 @@ def test_across_namespaces_and_they_are_removed_after() -> None:
 
 
 def test_the_namespaces_go_even_when_the_run_fails() -> None:
-    why_not = demo.netns_unavailable()
+    why_not = _netns.netns_unavailable()
     if why_not:
         pytest.skip(f"cannot make network namespaces here: {why_not}")
-    with pytest.raises(RuntimeError, match="half-way"), demo.lan(["a", "b"]) as net:
+    with pytest.raises(RuntimeError, match="half-way"), _netns.lan(["a", "b"]) as net:
         assert net.namespaces["a"] in _namespaces()
         raise RuntimeError("failed half-way")
     assert net.switch not in _namespaces()
@@ -62,13 +63,13 @@ def test_the_namespaces_go_even_when_the_run_fails() -> None:
 def test_without_namespaces_auto_falls_back_and_netns_says_why(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(demo, "netns_unavailable", lambda: "not root")
-    with demo.network("auto", ["broker"]) as net:
+    monkeypatch.setattr(_netns, "netns_unavailable", lambda: "not root")
+    with _netns.network("auto", ["broker"]) as net:
         assert net.where == "loopback multicast (no namespaces: not root)"
         assert net.target.startswith("multicast:239.255.") and net.target.endswith("@127.0.0.1")
         assert net.namespaces == {}
     refused = pytest.raises(RuntimeError, match="cannot run across network namespaces: not root")
-    with refused, demo.network("netns", ["broker"]):
+    with refused, _netns.network("netns", ["broker"]):
         pass
 
 
@@ -106,7 +107,7 @@ def test_any_payload_parses_or_is_a_value_error(payload: bytes) -> None:
 
 @pytest.mark.gen_test(timeout=10)
 async def test_find_broker_skips_nonsense_and_times_out_alone(io_loop: IOLoop) -> None:
-    port, target = demo._free_udp_port(), _loopback_group()
+    port, target = _netns.free_udp_port(), _loopback_group()
     with Beacon(port, target) as broker, Beacon(port, target) as other, Beacon(port, target) as me:
         with pytest.raises(TimeoutError, match=r"no broker announced itself within 0\.2 s"):
             await demo.find_broker(me, 0.2)
@@ -118,7 +119,7 @@ async def test_find_broker_skips_nonsense_and_times_out_alone(io_loop: IOLoop) -
 
 @pytest.mark.gen_test(timeout=15)
 async def test_a_worker_serves_and_leaves_once_the_broker_is_silent(io_loop: IOLoop) -> None:
-    port, target = demo._free_udp_port(), _loopback_group()
+    port, target = _netns.free_udp_port(), _loopback_group()
     ctx = tzmq.Context()
     backend = ctx.socket(zmq.DEALER)
     try:
