@@ -21,7 +21,15 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-__all__ = ["Network", "enter_namespace", "free_udp_port", "lan", "netns_unavailable", "network"]
+__all__ = [
+    "Network",
+    "enter_namespace",
+    "free_udp_port",
+    "ip",
+    "lan",
+    "netns_unavailable",
+    "network",
+]
 
 _CLONE_NEWNET = 0x40000000
 
@@ -38,7 +46,8 @@ def enter_namespace(name: str) -> None:
             raise OSError(code, f"setns into {name}: {os.strerror(code)}")
 
 
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``ip ARGS`` (iproute2), bounded; raise with its message when it fails (and ``check``)."""
     done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10, check=False)
     if check and done.returncode != 0:
         raise RuntimeError(f"ip {' '.join(args)}: {done.stderr.strip()}")
@@ -52,10 +61,10 @@ def netns_unavailable() -> str:
     if shutil.which("ip") is None:
         return "no `ip` tool"
     probe = f"tzmq-demo-probe-{random.getrandbits(24):06x}"
-    made = _ip("netns", "add", probe, check=False)
+    made = ip("netns", "add", probe, check=False)
     if made.returncode != 0:
         return f"ip netns add: {made.stderr.strip()}"
-    _ip("netns", "del", probe, check=False)
+    ip("netns", "del", probe, check=False)
     return ""
 
 
@@ -75,7 +84,7 @@ class Network:
 
     def unplug(self, host: str) -> None:
         """Take the switch's end of ``host``'s cable down: it hears nothing, nor is heard."""
-        _ip("-n", self.switch, "link", "set", self.cables[host], "down")
+        ip("-n", self.switch, "link", "set", self.cables[host], "down")
 
 
 @contextlib.contextmanager
@@ -91,24 +100,24 @@ def lan(hosts: list[str]) -> Iterator[Network]:
         {host: f"tzd{i}{tag}" for i, host in enumerate(hosts)},
     )
     try:
-        _ip("netns", "add", net.switch)
-        _ip("-n", net.switch, "link", "add", "br0", "type", "bridge")
-        _ip("-n", net.switch, "link", "set", "br0", "up")
+        ip("netns", "add", net.switch)
+        ip("-n", net.switch, "link", "add", "br0", "type", "bridge")
+        ip("-n", net.switch, "link", "set", "br0", "up")
         for i, host in enumerate(hosts):
             ns, cable = net.namespaces[host], net.cables[host]
-            _ip("netns", "add", ns)
+            ip("netns", "add", ns)
             # Both ends are made inside the namespaces, so none is ever left behind here.
-            _ip("link", "add", cable, "netns", net.switch, "type", "veth",
+            ip("link", "add", cable, "netns", net.switch, "type", "veth",
                 "peer", "name", "eth0", "netns", ns)  # fmt: skip
-            _ip("-n", ns, "addr", "add", f"{subnet}.{i + 1}/24", "dev", "eth0",
+            ip("-n", ns, "addr", "add", f"{subnet}.{i + 1}/24", "dev", "eth0",
                 "broadcast", f"{subnet}.255")  # fmt: skip
-            _ip("-n", ns, "link", "set", "eth0", "up")
-            _ip("-n", ns, "link", "set", "lo", "up")
-            _ip("-n", net.switch, "link", "set", cable, "master", "br0", "up")
+            ip("-n", ns, "link", "set", "eth0", "up")
+            ip("-n", ns, "link", "set", "lo", "up")
+            ip("-n", net.switch, "link", "set", cable, "master", "br0", "up")
         yield net
     finally:
         for ns in [*net.namespaces.values(), net.switch]:
-            _ip("netns", "del", ns, check=False)  # takes the veth ends inside with it
+            ip("netns", "del", ns, check=False)  # takes the veth ends inside with it
 
 
 def free_udp_port() -> int:

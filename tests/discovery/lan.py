@@ -17,28 +17,19 @@ import asyncio
 import contextlib
 import json
 import random
-import shutil
-import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 from tornado.ioloop import IOLoop
+
+from tests.netns import add_first_namespace, ip
 
 HOST = str(Path(__file__).resolve().parent / "host.py")
 START_TIMEOUT = 15.0
 """A fresh interpreter imports tornado, zmq (and pyre, or libczmq): allow for a slow machine."""
-NO_PRIVILEGE = ("Operation not permitted", "Permission denied")
-
-
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10, check=False)
-    if check and result.returncode != 0:
-        raise RuntimeError(f"ip {' '.join(args)}: {result.stderr.strip()}")
-    return result
 
 
 @dataclass
@@ -57,17 +48,15 @@ class Lan:
 
     def unplug(self, host: int) -> None:
         """Take the switch's end of ``host``'s cable down: the host hears nothing, nor is heard."""
-        _ip("-n", self.switch, "link", "set", self.ports[host], "down")
+        ip("-n", self.switch, "link", "set", self.ports[host], "down")
 
     def plug(self, host: int) -> None:
-        _ip("-n", self.switch, "link", "set", self.ports[host], "up")
+        ip("-n", self.switch, "link", "set", self.ports[host], "up")
 
 
 @contextlib.contextmanager
 def lan(hosts: int) -> Iterator[Lan]:
     """``hosts`` namespaces on one bridge, in a fresh private /24; always removed."""
-    if shutil.which("ip") is None:
-        pytest.skip("no `ip` tool (iproute2) on this machine")
     tag = f"{random.getrandbits(24):06x}"
     subnet = f"10.{random.randint(100, 199)}.{random.randint(0, 255)}"
     net = Lan(
@@ -77,34 +66,30 @@ def lan(hosts: int) -> Iterator[Lan]:
         f"{subnet}.255",
         ports=[f"tzp{i}{tag}" for i in range(hosts)],
     )
-    made = _ip("netns", "add", net.switch, check=False)
-    if made.returncode != 0:
-        if any(reason in made.stderr for reason in NO_PRIVILEGE):
-            pytest.skip(f"may not create network namespaces here: {made.stderr.strip()}")
-        raise RuntimeError(f"ip netns add: {made.stderr.strip()}")
+    add_first_namespace(net.switch)
     try:
-        _ip("-n", net.switch, "link", "add", "br0", "type", "bridge")
-        _ip("-n", net.switch, "link", "set", "br0", "up")
+        ip("-n", net.switch, "link", "add", "br0", "type", "bridge")
+        ip("-n", net.switch, "link", "set", "br0", "up")
         for ns, address, port in zip(net.namespaces, net.addresses, net.ports, strict=True):
-            _ip("netns", "add", ns)
+            ip("netns", "add", ns)
             # Made here, in this namespace, under names unique to this run, then moved.
-            _ip("link", "add", port, "type", "veth", "peer", "name", f"{port}h")
-            _ip("link", "set", port, "netns", net.switch)
-            _ip("link", "set", f"{port}h", "netns", ns)
-            _ip("-n", ns, "link", "set", f"{port}h", "name", net.device)
-            _ip("-n", ns, "addr", "add", f"{address}/24", "broadcast", net.broadcast,
+            ip("link", "add", port, "type", "veth", "peer", "name", f"{port}h")
+            ip("link", "set", port, "netns", net.switch)
+            ip("link", "set", f"{port}h", "netns", ns)
+            ip("-n", ns, "link", "set", f"{port}h", "name", net.device)
+            ip("-n", ns, "addr", "add", f"{address}/24", "broadcast", net.broadcast,
                 "dev", net.device)  # fmt: skip
-            _ip("-n", ns, "link", "set", net.device, "up")
-            _ip("-n", ns, "link", "set", "lo", "up")
-            _ip("-n", net.switch, "link", "set", port, "master", "br0")
-            _ip("-n", net.switch, "link", "set", port, "up")
+            ip("-n", ns, "link", "set", net.device, "up")
+            ip("-n", ns, "link", "set", "lo", "up")
+            ip("-n", net.switch, "link", "set", port, "master", "br0")
+            ip("-n", net.switch, "link", "set", port, "up")
         yield net
     finally:
         for ns in [*net.namespaces, net.switch]:
-            _ip("netns", "del", ns, check=False)  # takes the veth ends inside with it
+            ip("netns", "del", ns, check=False)  # takes the veth ends inside with it
         for port in net.ports:  # any pair that never left this namespace
-            _ip("link", "del", port, check=False)
-        listed = _ip("netns", "list").stdout
+            ip("link", "del", port, check=False)
+        listed = ip("netns", "list").stdout
         assert not any(ns in listed for ns in [*net.namespaces, net.switch]), listed
 
 

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 import pytest
 from tornado.ioloop import IOLoop
 
+from tests.netns import add_first_namespace, ip
+
 from .conftest import Complaints
 from .figures import FIGURES, scaled
 from .procs import Children
@@ -47,14 +49,6 @@ RESET_AFTER = 30
 LOSS_SEED = scaled(1, random.getrandbits(32))
 """make test: a seed whose 5% draws hold 5 of the first 30 chunks (so the run, which
 always passes 30 chunks, always has some held); soak: any seed, over 5000 requests."""
-NO_PRIVILEGE = ("Operation not permitted", "Permission denied")
-
-
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10, check=False)
-    if check and result.returncode != 0:
-        raise RuntimeError(f"ip {' '.join(args)}: {result.stderr.strip()}")
-    return result
 
 
 @dataclass
@@ -70,8 +64,6 @@ class Link:
 @contextmanager
 def namespaces() -> Iterator[Link]:
     """Two fresh namespaces joined by a veth pair on a random private /30; always removed."""
-    if shutil.which("ip") is None:
-        pytest.skip("no `ip` tool (iproute2) on this machine")
     tag = f"{random.getrandbits(24):06x}"
     base = random.randrange(0, 256, 4)
     subnet = f"10.{random.randint(200, 254)}.{random.randint(0, 255)}"
@@ -83,28 +75,24 @@ def namespaces() -> Iterator[Link]:
         f"{subnet}.{base + 1}",
         f"{subnet}.{base + 2}",
     )
-    made = _ip("netns", "add", link.server_ns, check=False)
-    if made.returncode != 0:
-        if any(reason in made.stderr for reason in NO_PRIVILEGE):
-            pytest.skip(f"may not create network namespaces here: {made.stderr.strip()}")
-        raise RuntimeError(f"ip netns add: {made.stderr.strip()}")
+    add_first_namespace(link.server_ns)
     try:
-        _ip("netns", "add", link.client_ns)
-        _ip("link", "add", link.server_dev, "type", "veth", "peer", "name", link.client_dev)
+        ip("netns", "add", link.client_ns)
+        ip("link", "add", link.server_dev, "type", "veth", "peer", "name", link.client_dev)
         for ns, dev, address in (
             (link.server_ns, link.server_dev, link.server_ip),
             (link.client_ns, link.client_dev, link.client_ip),
         ):
-            _ip("link", "set", dev, "netns", ns)
-            _ip("-n", ns, "addr", "add", f"{address}/30", "dev", dev)
-            _ip("-n", ns, "link", "set", dev, "up")
-            _ip("-n", ns, "link", "set", "lo", "up")
+            ip("link", "set", dev, "netns", ns)
+            ip("-n", ns, "addr", "add", f"{address}/30", "dev", dev)
+            ip("-n", ns, "link", "set", dev, "up")
+            ip("-n", ns, "link", "set", "lo", "up")
         yield link
     finally:
         for ns in (link.server_ns, link.client_ns):
-            _ip("netns", "del", ns, check=False)  # takes its end of the veth with it
-        _ip("link", "del", link.server_dev, check=False)  # if it never left this namespace
-        listed = _ip("netns", "list").stdout
+            ip("netns", "del", ns, check=False)  # takes its end of the veth with it
+        ip("link", "del", link.server_dev, check=False)  # if it never left this namespace
+        listed = ip("netns", "list").stdout
         assert link.server_ns not in listed and link.client_ns not in listed, listed
 
 
