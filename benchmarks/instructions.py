@@ -22,15 +22,19 @@ Waiting costs no instructions, so the wake-up cases also run natively (no
 valgrind) and report microseconds per round trip: a layer that leaves a
 message for a safety sweep shows there, not in the count.
 
-Cases, all over inproc with HWM 0, reuse the bodies of `make bench`:
+Cases, all over inproc, reuse the bodies of `make bench`:
 `benchmarks.receive` (a backlog), `benchmarks.send` (to a counting thread),
-`benchmarks.echo` (a blocking DEALER client thread) and `benchmarks.wakeup`.
-Implementations are those of `benchmarks._impls`, with every floor.
+`benchmarks.echo` (a blocking DEALER client thread) and `benchmarks.wakeup`,
+with HWM 0 and the implementations of `benchmarks._impls`, every floor
+included, read against raw pyzmq; and `benchmarks.rpc` (``add(i, 1)``, its
+client and server on one loop, so a call's count covers both ends), with
+tzmq.rpc's two codecs read against aiozmq.rpc.
 
 Usage::
 
     python -m benchmarks.instructions                      # every case, a few minutes
     python -m benchmarks.instructions --only "echo" --impl raw --impl tzmq.Socket
+    python -m benchmarks.instructions --only rpc
 
 Thread-safety: a command-line entry point on the main thread; it runs its
 children from a small pool of threads, each waiting for its own child.
@@ -59,7 +63,7 @@ import zmq
 
 import tzmq
 
-from . import echo, receive, send, wakeup
+from . import echo, receive, rpc, send, wakeup
 from ._callgrind import count, counted, mark, valgrind_version
 from ._harness import Sample, Settings
 from ._impls import FLOOR_FRAMES, FLOOR_OF, TZMQ_SOCKET, TZMQ_STREAM, Impl, available
@@ -99,6 +103,11 @@ class _Case:
     N1 and N2 from what the calibration runs cost."""
     wall: bool = False
     """Also timed natively: a wake-up pattern."""
+    impls: Callable[[], list[Impl]] = available
+    reference: str = "raw"
+    """The row the others are read against ("vs ref")."""
+    enough: float = _ENOUGH
+    """Instructions the N2 - N1 messages should hold."""
 
 
 def _backlog(msg: str, impl: Impl, n: int, s: Settings) -> Sample:
@@ -119,6 +128,30 @@ def _round_trips(
     return body(impl, dataclasses.replace(s, echo=n))
 
 
+def _rpc_impls() -> list[Impl]:
+    """tzmq.rpc's two codecs and aiozmq.rpc (when installed), each ``factory`` a set-up."""
+    setups = rpc.implementations()
+    return [Impl(name, "rpc", setups[name]) for name in setups if name != rpc.REQUEST_CLIENT]
+
+
+def _rpc_calls(window: int, impl: Impl, n: int, s: Settings) -> Sample:
+    return rpc.calls_on_fresh_loop(impl.factory, n, window, s.timeout)
+
+
+def _rpc_case(label: str, window: int, calibrate: int) -> _Case:
+    # A tzmq.rpc run's fixed part moves by ~0.5 M instructions (the streams'
+    # batch budget and sweep are paced by the clock): with three times the
+    # usual calls, two estimates agree within STABLE.
+    return _Case(
+        label,
+        partial(_rpc_calls, window),
+        calibrate,
+        impls=_rpc_impls,
+        reference="aiozmq.rpc",
+        enough=3 * _ENOUGH,
+    )
+
+
 CASES = [
     _Case("receive backlog 16B", partial(_backlog, "16B"), 100),
     _Case("receive backlog 3x200B", partial(_backlog, "3x200B"), 100),
@@ -128,6 +161,8 @@ CASES = [
     _Case(
         "DEALER coroutine req/rep", partial(_round_trips, wakeup.dealer_coroutine), 20, wall=True
     ),
+    _rpc_case("rpc add, 1 at a time", 1, 50),
+    _rpc_case(f"rpc add, {rpc.WINDOW} in flight", rpc.WINDOW, 200),
 ]
 
 
@@ -200,7 +235,7 @@ def _calibrated(run: _Runner, n: int, enough: float, budget: float) -> tuple[int
 def _child(label: str, impl_name: str, runs: list[int] | None, limits: list[float]) -> int:
     """Runs ``runs`` (natively), or calibrated runs within ``limits`` (under callgrind)."""
     case = next(case for case in CASES if case.label == label)
-    impl = next(impl for impl in available() if impl.name == impl_name)
+    impl = next(impl for impl in case.impls() if impl.name == impl_name)
     run = _Runner(case, impl)
     report: dict[str, Any] = {"error": "", "stalled": False, "tzmq": tzmq.__file__}
     gc.collect()
@@ -332,9 +367,9 @@ def _ratio(row: _Row, rows: dict[str, _Row], reference: str | None) -> str:
 
 _COLUMNS = (
     ("case", 25, "<"),
-    ("impl", 16, "<"),
+    ("impl", 18, "<"),
     ("instr/msg", 9, ">"),
-    ("vs raw", 6, ">"),
+    ("vs ref", 6, ">"),
     ("vs frames", 9, ">"),
     ("vs bare", 7, ">"),
     ("repeat", 10, ">"),
@@ -348,14 +383,14 @@ def _line(cells: Sequence[str]) -> str:
     return columns(_COLUMNS, cells)
 
 
-def _format(row: _Row, rows: dict[str, _Row], first: bool) -> str:
+def _format(row: _Row, rows: dict[str, _Row], first: bool, reference: str) -> str:
     tzmq_row = row.impl in (TZMQ_STREAM, TZMQ_SOCKET)
     return _line(
         [
             row.case if first else "",
             row.impl,
             "error" if row.failed else (_number(row.per_message) if row.per_message else "-"),
-            _ratio(row, rows, "raw"),
+            _ratio(row, rows, reference),
             _ratio(row, rows, FLOOR_FRAMES) if tzmq_row else "",
             _ratio(row, rows, FLOOR_OF.get(row.impl)) if tzmq_row else "",
             "" if row.spread is None else f"{row.spread * 100:.2f}% ({row.pairs})",
@@ -366,20 +401,24 @@ def _format(row: _Row, rows: dict[str, _Row], first: bool) -> str:
     )
 
 
-def _matrix(table: dict[str, dict[str, _Row]], impls: list[Impl]) -> list[str]:
-    """The compact form: one line per case, instructions per message (ratio to raw)."""
-    names = [impl.name for impl in impls]
-    lines = ["| case | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-    for case, rows in table.items():
+def _matrix(table: list[tuple[_Case, dict[str, _Row]]]) -> list[str]:
+    """The compact form: one line per case, instructions per message (ratio to its
+    reference); a new table wherever the implementations change."""
+    lines: list[str] = []
+    names: list[str] = []
+    for case, rows in table:
+        if list(rows) != names:
+            names = list(rows)
+            lines += ["", "| case | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
         cells = []
         for name in names:
             row = rows.get(name)
             if row is None or row.per_message is None:
                 cells.append("-" if row is None else "error" if row.failed else "timeout")
                 continue
-            ratio = _ratio(row, rows, "raw")
+            ratio = _ratio(row, rows, case.reference)
             cells.append(_number(row.per_message) + (f" ({ratio})" if ratio else ""))
-        lines.append(f"| {case} | " + " | ".join(cells) + " |")
+        lines.append(f"| {case.label} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -398,7 +437,7 @@ def _environment(valgrind: str) -> str:
 
 
 def _measure(case: _Case, impls: list[Impl], quick: bool, jobs: int) -> dict[str, _Row]:
-    limits = _QUICK if quick else (_ENOUGH, _BUDGET)
+    limits = _QUICK if quick else (case.enough, _BUDGET)
     native = _QUICK_NATIVE_RUNS if quick else _NATIVE_RUNS
     rows: dict[str, _Row] = {}
     if case.wall:
@@ -418,7 +457,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.instructions",
         description="Instructions per message under callgrind: tzmq vs raw pyzmq, pyzmq's "
-        "Tornado layers and the floors.",
+        "Tornado layers and the floors; per call, tzmq.rpc vs aiozmq.rpc.",
     )
     parser.add_argument("--only", metavar="TEXT", help="run only cases whose name contains TEXT")
     parser.add_argument(
@@ -426,7 +465,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="TEXT",
         action="append",
         help="run only implementations whose name contains TEXT (repeatable; "
-        "ratios need their reference row: raw, floor: frames, floor: stream/future)",
+        "ratios need their reference row: raw or aiozmq.rpc, floor: frames, "
+        "floor: stream/future)",
     )
     parser.add_argument(
         "--quick", action="store_true", help="tiny N1 and N2: a smoke run, not a measurement"
@@ -443,13 +483,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _child(label, impl_name, None, [float(v) for v in args.limits.split(",")])
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
-    cases = [case for case in CASES if args.only is None or args.only in case.label]
-    impls = [
-        impl
-        for impl in available()
-        if not args.impl or any(text in impl.name for text in args.impl)
-    ]
-    if not cases or not impls:
+    chosen = {
+        case: [
+            impl
+            for impl in case.impls()
+            if not args.impl or any(text in impl.name for text in args.impl)
+        ]
+        for case in CASES
+        if args.only is None or args.only in case.label
+    }
+    if not any(chosen.values()):
         parser.error("no case or no implementation matches --only / --impl")
     valgrind = valgrind_version()
     if valgrind is None:
@@ -459,24 +502,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     print(_environment(valgrind), flush=True)
     print(
-        "instructions per message = (I(N2) - I(N1)) / (N2 - N1), all threads, inproc, HWM 0; "
-        f"repeat: spread of the estimates, (pairs of runs N1, N2); up to {_MAX_PAIRS} pairs run "
-        f"while they spread more than {STABLE * 100:.1f} %, and the row is their median\n"
-        "vs frames / vs bare: tzmq rows over the frames floor and over the bare floor of their "
-        "kind; wall us/rt: native, wake-up cases only\n",
+        "instructions per message (per call for rpc) = (I(N2) - I(N1)) / (N2 - N1), all "
+        f"threads, inproc; repeat: spread of the estimates, (pairs of runs N1, N2); up to "
+        f"{_MAX_PAIRS} pairs run while they spread more than {STABLE * 100:.1f} %, and the row "
+        "is their median\nvs ref: over raw pyzmq (rpc cases: over aiozmq.rpc); vs frames / vs "
+        "bare: tzmq rows over the frames floor and over the bare floor of their kind; "
+        "wall us/rt: native, wake-up cases only\n",
         flush=True,
     )
     print(_line([name for name, _, _ in _COLUMNS]), flush=True)
-    table: dict[str, dict[str, _Row]] = {}
-    for case in cases:
+    table: list[tuple[_Case, dict[str, _Row]]] = []
+    for case, impls in chosen.items():
+        if not impls:
+            continue
         rows = _measure(case, impls, args.quick, args.jobs)
-        table[case.label] = rows
+        table.append((case, rows))
         for index, row in enumerate(rows.values()):
-            print(_format(row, rows, first=index == 0), flush=True)
-    print()
-    for line in _matrix(table, impls):
+            print(_format(row, rows, index == 0, case.reference), flush=True)
+    for line in _matrix(table):
         print(line)
-    every = [row for rows in table.values() for row in rows.values()]
+    every = [row for _, rows in table for row in rows.values()]
     unstable = sum(1 for row in every if row.note.startswith("UNSTABLE"))
     print(
         f"\n{len(every)} rows, {sum(row.failed for row in every)} failed, {unstable} unstable; "

@@ -6,7 +6,8 @@ a client in this process on one asyncio loop, over tcp://127.0.0.1, calling
 flight. Each row is the median over rounds of calls/s, and the p50/p99 of
 every call's latency (from the call to its result) over all rounds.
 Implementations are measured round-robin, starting from a different one each
-round. Rows:
+round. `calls_on_fresh_loop` runs the same set-up and calls once, over
+inproc, for `benchmarks.instructions`. Rows:
 
 * ``tzmq.rpc (json)`` / ``tzmq.rpc (msgpack)``: `connect_rpc`/`serve_rpc`;
 * ``tzmq RequestClient``: the correlated request/reply layer alone (bytes
@@ -23,8 +24,10 @@ import asyncio
 import statistics
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from tzmq.rpc import (
@@ -38,9 +41,15 @@ from tzmq.rpc import (
     serve_rpc,
 )
 
+from ._harness import Sample
+
 WINDOW = 100
 Call = Callable[[int], Awaitable[Any]]
-Setup = Callable[[], Awaitable[tuple[Call, Callable[[], None]]]]
+Close = Callable[[], Awaitable[None]]
+Setup = Callable[[str], Awaitable[tuple[Call, Close]]]
+"""Given the endpoint to bind (tcp with a wildcard port, or inproc), a server
+and a connected client: how to call ``add(i, 1)``, and how to close both."""
+REQUEST_CLIENT = "tzmq RequestClient"
 
 
 class _Adder(AttrHandler):
@@ -54,45 +63,48 @@ def _add_frames(request: Request) -> list[bytes]:
     return [b"%d" % (int(a) + int(b))]
 
 
-async def _tzmq(codec: str) -> tuple[Call, Callable[[], None]]:
+async def _tzmq(codec: str, bind: str) -> tuple[Call, Close]:
     chosen = MsgpackCodec() if codec == "msgpack" else None
-    server = await serve_rpc(_Adder(), bind="tcp://127.0.0.1:*", codec=chosen)
+    server = await serve_rpc(_Adder(), bind=bind, codec=chosen)
     address = server.transport.last_endpoint.decode()
     client = await connect_rpc(connect=address, codec=chosen, timeout=10)
 
-    def close() -> None:
+    async def close() -> None:
         client.close()
         server.close()
 
     return (lambda i: client.call.add(i, 1)), close
 
 
-async def _request_client() -> tuple[Call, Callable[[], None]]:
-    server = RequestServer(_add_frames, bind="tcp://127.0.0.1:*")
+async def _request_client(bind: str) -> tuple[Call, Close]:
+    server = RequestServer(_add_frames, bind=bind)
     client = RequestClient(connect=server.stream.last_endpoint.decode(), timeout=10)
 
-    def close() -> None:
+    async def close() -> None:
         client.close()
         server.close()
 
     return (lambda i: client.request(b"%d" % i, b"1")), close
 
 
-async def _aiozmq() -> tuple[Call, Callable[[], None]]:
-    import aiozmq.rpc  # only the bench environment has it
+async def _aiozmq(bind: str) -> tuple[Call, Close]:
+    import aiozmq.rpc  # type: ignore[import-untyped]  # only the bench environment has it
 
     class Adder(aiozmq.rpc.AttrHandler):  # type: ignore[misc]
-        @aiozmq.rpc.method  # type: ignore[misc]
+        @aiozmq.rpc.method  # type: ignore[untyped-decorator]
         def add(self, a: int, b: int) -> int:
             return a + b
 
-    server = await aiozmq.rpc.serve_rpc(Adder(), bind="tcp://127.0.0.1:*")
+    server = await aiozmq.rpc.serve_rpc(Adder(), bind=bind)
     address = next(iter(server.transport.bindings()))
     client = await aiozmq.rpc.connect_rpc(connect=address, timeout=10)
 
-    def close() -> None:
+    async def close() -> None:
+        # aiozmq closes its transports on a later loop turn.
         client.close()
         server.close()
+        await client.wait_closed()
+        await server.wait_closed()
 
     return (lambda i: client.call.add(i, 1)), close
 
@@ -100,9 +112,9 @@ async def _aiozmq() -> tuple[Call, Callable[[], None]]:
 def implementations() -> dict[str, Setup]:
     """The implementations this environment can run, by row name."""
     impls: dict[str, Setup] = {
-        "tzmq.rpc (json)": lambda: _tzmq("json"),
-        "tzmq.rpc (msgpack)": lambda: _tzmq("msgpack"),
-        "tzmq RequestClient": _request_client,
+        "tzmq.rpc (json)": partial(_tzmq, "json"),
+        "tzmq.rpc (msgpack)": partial(_tzmq, "msgpack"),
+        REQUEST_CLIENT: _request_client,
     }
     try:
         import aiozmq.rpc  # noqa: F401
@@ -130,20 +142,42 @@ class Result:
 async def _measure(call: Call, calls: int, window: int, into: Result) -> None:
     """``calls`` calls with ``window`` in flight; a rate and every latency go ``into``."""
     numbers = iter(range(calls))
-    latencies: list[float] = []
 
     async def worker() -> None:
         for i in numbers:
             started = time.perf_counter()
             result = await call(i)
-            latencies.append(time.perf_counter() - started)
+            into.latencies.append(time.perf_counter() - started)
             if result not in (i + 1, [b"%d" % (i + 1)]):
                 raise RuntimeError(f"add({i}, 1) gave {result!r}")
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(window)))
     into.rates.append(calls / (time.perf_counter() - started))
-    into.latencies.extend(latencies)
+
+
+def calls_on_fresh_loop(setup: Setup, calls: int, window: int, timeout: float) -> Sample:
+    """``calls`` calls with ``window`` in flight, server and client set up over inproc on a
+    fresh asyncio loop and closed after: one run of `benchmarks.instructions`' RPC case.
+
+    Calls that have not completed ``timeout`` seconds after the first one left are cancelled;
+    the sample says how many completed, and how long they took (set-up and closing excluded).
+    """
+
+    async def body() -> Sample:
+        call, close = await setup(f"inproc://bench-rpc-{uuid.uuid4().hex}")
+        result = Result()
+        started = time.perf_counter()
+        try:
+            await asyncio.wait_for(_measure(call, calls, window, result), timeout)
+        except TimeoutError:
+            pass  # a partial sample: the caller reports it as stalled
+        finally:
+            seconds = time.perf_counter() - started
+            await close()
+        return Sample.round_trips(len(result.latencies), calls, seconds)
+
+    return asyncio.run(body())
 
 
 async def run(calls: int, rounds: int, only: str | None) -> list[str]:
@@ -155,13 +189,13 @@ async def run(calls: int, rounds: int, only: str | None) -> list[str]:
     for round_index in range(rounds):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
-            call, close = await impls[name]()
+            call, close = await impls[name]("tcp://127.0.0.1:*")
             try:
                 await _measure(call, max(calls // 10, 10), WINDOW, Result())  # warm-up
                 for mode, window in modes.items():
                     await _measure(call, calls, window, results[(name, mode)])
             finally:
-                close()
+                await close()
     lines = [f"{'implementation':<20} {'mode':<12} {'calls/s':>10} {'p50 us':>9} {'p99 us':>9}"]
     for mode in modes:
         lines.extend(results[(name, mode)].row(name, mode) for name in names)

@@ -27,3 +27,22 @@ def test_a_wrong_answer_fails_the_run() -> None:
 
     with pytest.raises(RuntimeError, match="gave"):
         asyncio.run(bench._measure(wrong, 5, 2, bench.Result()))
+
+
+def test_calls_past_the_timeout_give_a_partial_sample() -> None:
+    closed: list[str] = []
+
+    async def setup(bind: str) -> tuple[bench.Call, bench.Close]:
+        async def call(i: int) -> int:
+            if i >= 3:
+                await asyncio.Event().wait()  # never answered: cancelled at the timeout
+            return i + 1
+
+        async def close() -> None:
+            closed.append(bind)
+
+        return call, close
+
+    sample = bench.calls_on_fresh_loop(setup, 10, 1, timeout=0.2)
+    assert (sample.done, sample.total, sample.partial) == (3, 10, True)
+    assert len(closed) == 1 and closed[0].startswith("inproc://")
