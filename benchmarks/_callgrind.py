@@ -91,7 +91,8 @@ def count(argv: list[str], cwd: Path, timeout: float) -> Counted:
             stderr=subprocess.PIPE,
             text=True,
             cwd=cwd,
-            env={**os.environ, _OUT: str(out)},
+            # A fixed hash seed: dict and set layouts, and so the counts, repeat.
+            env={**os.environ, "PYTHONHASHSEED": "0", _OUT: str(out)},
             start_new_session=True,
         )
         returncode: int | None
