@@ -1,5 +1,8 @@
 """Sphinx configuration for tzmq's documentation (``make docs``: warnings are errors).
 
+`tzmq` re-exports the stream layer's public names; `_reexported` lets
+``tzmq.ZMQStream`` and the like link to their pages under ``tzmq.stream``.
+
 Intersphinx reads each inventory from the first place that has it: a local
 copy (Debian's python3-doc and python-tornado-doc packages), then the web.
 pyzmq publishes no local copy, so a small inventory of the pyzmq names these
@@ -11,10 +14,12 @@ from __future__ import annotations
 import sys
 import zlib
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import tzmq  # noqa: E402
 from tzmq import __version__  # noqa: E402
 
 project = "tzmq"
@@ -74,3 +79,22 @@ intersphinx_mapping = {
     "pyzmq": (_PYZMQ, (None, _pyzmq_fallback())),
 }
 intersphinx_timeout = 5
+
+
+def _reexported(app: Any, env: Any, node: Any, contnode: Any) -> Any:
+    """Resolve ``tzmq.<name>`` (and its members) to ``tzmq.stream.<name>``."""
+    target = node.get("reftarget", "")
+    if node.get("refdomain") != "py" or not target.startswith("tzmq."):
+        return None
+    name, _, member = target.removeprefix("tzmq.").partition(".")
+    if name not in tzmq.__all__ or name == "__version__":
+        return None
+    node["reftarget"] = f"tzmq.stream.{name}" + (f".{member}" if member else "")
+    domain = env.get_domain("py")
+    return domain.resolve_xref(
+        env, node["refdoc"], app.builder, node["reftype"], node["reftarget"], node, contnode
+    )
+
+
+def setup(app: Any) -> None:
+    app.connect("missing-reference", _reexported)

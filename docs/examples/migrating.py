@@ -47,6 +47,10 @@ async def main() -> None:
     await asyncio.wait_for(both, 5)
     print("received:", received, "the callback ran for", sent)
 
+    # With room, a send goes straight to libzmq; flush() runs its callback now.
+    push.send(b"four", callback=lambda msg, status: print("sent", msg))
+    print("flush() handled", push.flush(zmq.POLLOUT))
+
     # close() hands what is still queued to libzmq and says how many it could not.
     print("close() left unsent:", push.close(linger=0))
     pull.close(linger=0)

@@ -273,7 +273,7 @@ class TopicLogger(logging.Logger):
         log = TopicLogger("app")
         log.addHandler(PUBHandler(socket, root_topic="worker"))
         log.warning("db.pool", "%d connections lost", 3)
-        # -> [b"worker.WARNING.db.pool", b"WARNING app.py:3 - 3 connections lost\n"]
+        # -> [b"worker.WARNING.db.pool", b"WARNING app.py:3 - 3 connections lost\\n"]
 
     The keyword arguments of `logging.Logger` (``exc_info``, ``stack_info``,
     ``stacklevel``, ``extra``) work as there, and records name the caller's
