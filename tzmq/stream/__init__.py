@@ -9,6 +9,7 @@ from ._sendqueue import SendQueueFull
 from .future import CancelledError, Context, Socket
 from .monitor import MonitorEvent, MonitorMessageError, SocketMonitor
 from .poller import Poller
+from .stats import SocketStats, count_traffic, stats_snapshot
 from .zmqstream import StreamClosedError, ZMQStream
 
 __all__ = [
@@ -20,6 +21,9 @@ __all__ = [
     "SendQueueFull",
     "Socket",
     "SocketMonitor",
+    "SocketStats",
     "StreamClosedError",
     "ZMQStream",
+    "count_traffic",
+    "stats_snapshot",
 ]

@@ -5,7 +5,8 @@ A callback that raises is logged once, with its traceback, on the
 (pyzmq's stream re-raises into the IOLoop, logs three times and can wedge).
 A callback may be a coroutine function or return any awaitable: it is
 scheduled as a task on the stream's loop, kept alive until done, and its
-failure is logged the same way.
+failure is logged the same way. Every failure, at once or later, is counted
+in the ``callback_errors`` of the stream's `tzmq.stream.stats.Counters`.
 
 Thread-safety: call only on the IOLoop's thread.
 """
@@ -16,7 +17,10 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
+
+from .stats import Counters
 
 __all__ = ["follow_result", "log_failure", "run_callback"]
 
@@ -27,12 +31,13 @@ _log = logging.getLogger("tzmq.stream")
 _tasks: set[asyncio.Future[Any]] = set()
 
 
-def _task_done(task: asyncio.Future[Any]) -> None:
+def _task_done(counters: Counters, task: asyncio.Future[Any]) -> None:
     _tasks.discard(task)
     if task.cancelled():
         return
     error = task.exception()
     if error is not None:
+        counters.failed()
         # pyzmq's wording, which log scanners look for.
         _log.error(
             "Uncaught exception in ZMQStream callback",
@@ -40,27 +45,33 @@ def _task_done(task: asyncio.Future[Any]) -> None:
         )
 
 
-def run_callback(loop: asyncio.AbstractEventLoop, callback: Callable[..., Any], *args: Any) -> None:
-    """Call ``callback(*args)``; log (never raise) what it raises."""
+def run_callback(
+    loop: asyncio.AbstractEventLoop, counters: Counters, callback: Callable[..., Any], *args: Any
+) -> None:
+    """Call ``callback(*args)``; log and count (never raise) what it raises."""
     try:
         result = callback(*args)
     except Exception:
-        log_failure(callback)
+        log_failure(counters, callback)
         return
     if result is not None:
-        follow_result(loop, callback, result)
+        follow_result(loop, counters, callback, result)
 
 
-def log_failure(callback: Callable[..., Any]) -> None:
-    """Log the exception being handled, raised by ``callback``, once with its traceback.
+def log_failure(counters: Counters, callback: Callable[..., Any]) -> None:
+    """Log the exception being handled, raised by ``callback``, once with its traceback; count it.
 
     For hot loops that call callbacks inline instead of through `run_callback`.
     """
+    counters.failed()
     _log.error("Uncaught exception in ZMQStream callback %r", callback, exc_info=True)
 
 
 def follow_result(
-    loop: asyncio.AbstractEventLoop, callback: Callable[..., Any], result: Any
+    loop: asyncio.AbstractEventLoop,
+    counters: Counters,
+    callback: Callable[..., Any],
+    result: Any,
 ) -> None:
     """Run ``result`` as a task if ``callback`` returned an awaitable (a coroutine callback)."""
     if not inspect.isawaitable(result):
@@ -74,4 +85,4 @@ def follow_result(
         return
     task = asyncio.ensure_future(result, loop=loop)
     _tasks.add(task)
-    task.add_done_callback(_task_done)
+    task.add_done_callback(partial(_task_done, counters))

@@ -2,8 +2,8 @@
 
 Owns the FIFO queues of pending receives, sends and polls of a future socket,
 their deadlines (``RCVTIMEO``/``SNDTIMEO`` read when the call is made),
-cancellation, and serving them when `tzmq.stream._watch` says the socket is
-ready. The rules that keep messages safe:
+cancellation, serving them when `tzmq.stream._watch` says the socket is
+ready, and the socket's figures (`tzmq.stream.stats`). The rules that keep messages safe:
 
 * A receive is performed only for a waiter whose future is still pending, and
   its result is set in the same step, so a cancelled or timed-out call never
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import zmq
@@ -35,12 +35,14 @@ from tornado.ioloop import IOLoop
 from . import _frames
 from ._loopthread import here
 from ._watch import EVENTS, IDLE_IN, MORE, POLLIN, POLLOUT, SocketWatch, get_option
-from ._wire import NOBLOCK, SOCKET_GONE, direct_send, recv_message, send_message
+from ._wire import NOBLOCK, SNDMORE, SOCKET_GONE, direct_send, recv_message, send_message
+from .stats import Counters
 
 __all__ = ["RECV", "RECV_INTO", "RECV_MULTIPART", "FutureCalls"]
 
 _RCVTIMEO = zmq.RCVTIMEO
 _SNDTIMEO = zmq.SNDTIMEO
+_RCVMORE = zmq.RCVMORE
 _Future = asyncio.Future
 
 RECV, RECV_MULTIPART, RECV_INTO = 0, 1, 2
@@ -48,6 +50,9 @@ RECV, RECV_MULTIPART, RECV_INTO = 0, 1, 2
 
 MAX_BATCH = 256
 """Calls completed in a row without the loop turning, and per pass (the batch budget)."""
+
+_SERVED = 4
+"""`FutureCalls._serve` completed a call (beside the watch's status bits; never returned to it)."""
 
 
 class _Recv:
@@ -101,11 +106,17 @@ class _Poll:
         self.timer: asyncio.TimerHandle | None = None
 
 
-def _settle(future: asyncio.Future[Any], result: Any, load: Callable[[Any], Any] | None) -> None:
+def _settle(
+    future: asyncio.Future[Any],
+    result: Any,
+    load: Callable[[Any], Any] | None,
+    counters: Counters,
+) -> None:
     if load is not None:
         try:
             result = load(result)
         except Exception as error:
+            counters.failed()
             future.set_exception(error)
             return
     future.set_result(result)
@@ -127,6 +138,7 @@ class FutureCalls:
 
     __slots__ = (
         "_closed",
+        "_counters",
         "_hot",
         "_owner",
         "_raw",
@@ -141,8 +153,11 @@ class FutureCalls:
         "watch",
     )
 
-    def __init__(self, owner: zmq.Socket[Any], raw: zmq.Socket[Any], io_loop: IOLoop) -> None:
-        """``owner`` is registered with the loop; ``raw`` (a plain shadow) does the I/O."""
+    def __init__(
+        self, owner: zmq.Socket[Any], raw: zmq.Socket[Any], io_loop: IOLoop, counters: Counters
+    ) -> None:
+        """``owner`` is registered with the loop; ``raw`` (a plain shadow) does the I/O;
+        ``counters`` are the socket's, kept across the loops it serves."""
         self._owner = owner
         self._raw = raw
         self._raw_recv = raw.recv
@@ -155,6 +170,8 @@ class FutureCalls:
         self._streak = 0
         self._hot = True
         self._closed = False
+        self._counters = counters
+        counters.queue = self.sends
         self.watch = SocketWatch.get(owner, io_loop)
         self.watch.attach(self)
 
@@ -217,6 +234,8 @@ class FutureCalls:
                 if self._hot or get_option(self._raw, EVENTS) & POLLIN:
                     if kind == RECV_MULTIPART:
                         result = recv_message(self._raw_recv, copy, flags | NOBLOCK, track)
+                        if self._counters.traffic:
+                            self._count_in(kind, result)
                     else:
                         result = self._receive(kind, flags, copy, track, target)
                     received = True
@@ -233,14 +252,16 @@ class FutureCalls:
             if load is None:
                 future.set_result(result)
             else:
-                _settle(future, result, load)
+                _settle(future, result, load, self._counters)
             if self.watch.interest:
                 self.watch.recheck()
             return future
         elif flags & NOBLOCK:
             # The streak budget is spent; a DONTWAIT caller still gets an answer now.
             try:
-                _settle(future, self._receive(kind, flags, copy, track, target), load)
+                _settle(
+                    future, self._receive(kind, flags, copy, track, target), load, self._counters
+                )
             except zmq.ZMQError as error:
                 future.set_exception(error)
             return future
@@ -278,12 +299,31 @@ class FutureCalls:
     ) -> Any:
         raw = self._raw
         flags |= NOBLOCK
+        result: Any
         if kind == RECV_MULTIPART:
-            return recv_message(self._raw_recv, copy, flags, track)
-        if kind == RECV:
-            return raw.recv(flags, copy=copy, track=track)
-        assert target is not None
-        return raw.recv_into(target[0], nbytes=target[1], flags=flags)
+            result = recv_message(self._raw_recv, copy, flags, track)
+        elif kind == RECV:
+            result = raw.recv(flags, copy=copy, track=track)
+        else:
+            assert target is not None
+            result = raw.recv_into(target[0], nbytes=target[1], flags=flags)
+        if self._counters.traffic:
+            self._count_in(kind, result)
+        return result
+
+    def _count_in(self, kind: int, result: Any) -> None:
+        """Count a receive: a whole message, or one frame (a message once its last arrived)."""
+        counters = self._counters
+        if kind == RECV_MULTIPART:
+            nbytes = 0
+            for part in result:  # bytes, or zmq.Frame: len() is the payload's size
+                nbytes += len(part)
+            counters.messages_in += 1
+            counters.bytes_in += nbytes
+            return
+        counters.bytes_in += result if kind == RECV_INTO else len(result)
+        if not get_option(self._raw, _RCVMORE):
+            counters.messages_in += 1
 
     def _expire(self, queue: deque[Any], waiter: _Recv | _Send) -> None:
         """A call's RCVTIMEO/SNDTIMEO deadline passed: fail it and forget it at once."""
@@ -306,20 +346,25 @@ class FutureCalls:
         """Complete waiters at the head of ``queue`` until EAGAIN, none left or ``limit``.
 
         Skips (and drops) waiters already cancelled or timed out, so such a
-        call never consumes a message.
+        call never consumes a message. The status holds `_SERVED` when a call
+        completed.
         """
         served = 0
+        status = 0
+        counters = self._counters
         while queue:
             waiter = queue[0]
             if waiter.future.done():
                 queue.popleft()
                 continue
             if served >= limit:
-                return MORE
+                status = MORE
+                break
             try:
                 result = perform(waiter)
             except zmq.Again:
-                return idle_status
+                status = idle_status
+                break
             except zmq.ZMQError as error:
                 if error.errno in SOCKET_GONE:
                     raise
@@ -329,9 +374,9 @@ class FutureCalls:
             queue.popleft()
             if waiter.timer is not None:
                 waiter.timer.cancel()
-            _settle(waiter.future, result, waiter.load)
+            _settle(waiter.future, result, waiter.load, counters)
             served += 1
-        return 0
+        return (status | _SERVED) if served else status
 
     def _perform_recv(self, waiter: _Recv) -> Any:
         return self._receive(waiter.kind, waiter.flags, waiter.copy, waiter.track, waiter.target)
@@ -366,6 +411,8 @@ class FutureCalls:
                 return future
             else:
                 future.set_result(result)
+                if self._counters.traffic:
+                    self._count_out(parts, flags)
                 if self.watch.interest:
                     self.watch.recheck()
                 return future
@@ -396,9 +443,20 @@ class FutureCalls:
             future.set_exception(error)
             return future
         future.set_result(None)
+        if self._counters.traffic:
+            counters = self._counters
+            counters.messages_out += 1
+            counters.bytes_out += len(data)
         if self.watch.interest:
             self.watch.recheck()
         return future
+
+    def _count_out(self, parts: Sequence[Any], flags: int) -> None:
+        """Count a send libzmq took: its bytes, and a message unless more frames follow."""
+        counters = self._counters
+        counters.bytes_out += _frames.nbytes(parts)
+        if not flags & SNDMORE:
+            counters.messages_out += 1
 
     def _queue_send(self, waiter: _Send) -> asyncio.Future[Any]:
         """Queue a send libzmq refused (or that must wait behind others)."""
@@ -407,8 +465,14 @@ class FutureCalls:
             waiter.timer = self.aio_loop.call_later(
                 timeout / 1000, self._expire, self.sends, waiter
             )
-        self.sends.append(waiter)
-        if len(self.sends) == 1:
+        sends = self.sends
+        sends.append(waiter)
+        depth = len(sends)
+        counters = self._counters
+        counters.sends_waited += 1
+        if depth > counters.queued_peak:
+            counters.queued_peak = depth
+        if depth == 1:
             self._update_interest()
         return waiter.future
 
@@ -421,8 +485,13 @@ class FutureCalls:
 
     def _perform_send(self, waiter: _Send) -> Any:
         if waiter.options is None:
-            return self._transmit(waiter.data, waiter.flags, True, False, None)
-        return self._transmit(waiter.data, waiter.flags, *waiter.options)
+            result = self._transmit(waiter.data, waiter.flags, True, False, None)
+        else:
+            result = self._transmit(waiter.data, waiter.flags, *waiter.options)
+        if self._counters.traffic:
+            data = waiter.data
+            self._count_out(data if type(data) is list else (data,), waiter.flags)
+        return result
 
     # -- polling ---------------------------------------------------------------
 
@@ -474,6 +543,9 @@ class FutureCalls:
         if events & POLLIN and self.recvs:
             limit = MAX_BATCH if bulk else 1
             status |= self._serve(self.recvs, limit, self._perform_recv, IDLE_IN)
+        if status & _SERVED:
+            self._counters.batches += 1
+            status &= ~_SERVED
         if not status & MORE:
             interest = POLLIN if self.recvs else 0
             if self.sends:
@@ -500,6 +572,8 @@ class FutureCalls:
         if self._closed:
             return
         self._closed = True
+        if error is not None:
+            self._counters.retire()  # the socket is gone
         waiters: list[_Recv | _Send | _Poll] = [*self.recvs, *self.sends, *self.polls]
         self.recvs.clear()
         self.sends.clear()

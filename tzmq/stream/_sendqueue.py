@@ -4,8 +4,10 @@ Owns the rule "a send with an empty queue goes straight to libzmq; only a
 refusal (``EAGAIN``, or ``EFSM`` from a REQ/REP state machine) queues it",
 the order of queued messages, their accounting (messages and payload bytes),
 the optional high/low water marks and ``drain()`` futures, the only loop that
-hands queued messages to libzmq, the send callbacks, and what happens to
-queued messages at close. Frames arrive already validated
+hands queued messages to libzmq, the send callbacks, what happens to queued
+messages at close, and the stream's figures for all of that
+(`tzmq.stream.stats`: messages and bytes out, sends that waited, the peak
+depth, send callbacks that raised). Frames arrive already validated
 (`tzmq.stream._frames`); they cross into libzmq through `tzmq.stream._wire`.
 
 A queued entry is a ``bytes`` object (one frame, default options, no
@@ -41,7 +43,8 @@ from tornado.ioloop import IOLoop
 from . import _frames
 from ._callbacks import run_callback
 from ._watch import SocketWatch
-from ._wire import NOBLOCK, REFUSED, SOCKET_GONE, direct_send, send_message
+from ._wire import NOBLOCK, REFUSED, SNDMORE, SOCKET_GONE, direct_send, send_message
+from .stats import Counters
 
 __all__ = ["Inbox", "Pending", "SendCallback", "SendQueue", "SendQueueFull"]
 
@@ -122,6 +125,7 @@ class SendQueue:
 
     __slots__ = (
         "_aio_loop",
+        "_counters",
         "_drain_bytes",
         "_drain_count",
         "_io_loop",
@@ -148,9 +152,11 @@ class SendQueue:
         io_loop: IOLoop,
         watch: SocketWatch,
         on_backlog: Callable[[], None],
+        counters: Counters,
     ) -> None:
         """``watch`` is told when libzmq took a message outside its pass;
-        ``on_backlog`` is called when the queue turns non-empty or empty."""
+        ``on_backlog`` is called when the queue turns non-empty or empty;
+        ``counters`` are the stream's, for the figures this queue keeps."""
         self._socket = socket
         self._send = direct_send(socket)
         self._io_loop = io_loop
@@ -168,6 +174,8 @@ class SendQueue:
         self.unbounded = True
         self._drain_count = self._drain_bytes = 0
         self._waiters: list[Future[None]] = []
+        self._counters = counters
+        counters.queue = self.entries
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -273,6 +281,8 @@ class SendQueue:
                 if error.errno not in REFUSED:
                     raise
             else:
+                if self._counters.traffic:
+                    self._count_sent(parts, flags)
                 watch = self._watch
                 if callback or self.send_callback or (watch.interest and not watch.in_pass):
                     self._sent_directly(parts, status, callback)
@@ -288,11 +298,22 @@ class SendQueue:
                 if error.errno not in REFUSED:
                     raise
             else:
+                if self._counters.traffic:
+                    counters = self._counters
+                    counters.messages_out += 1
+                    counters.bytes_out += len(data)
                 watch = self._watch
                 if self.send_callback or (watch.interest and not watch.in_pass):
                     self._sent_directly((data,), None, None)
                 return
         self.push((data,))
+
+    def _count_sent(self, parts: Sequence[Any], flags: int) -> None:
+        """Count a message libzmq took at once (only frames, if more of it follow)."""
+        counters = self._counters
+        if not flags & SNDMORE:
+            counters.messages_out += 1
+        counters.bytes_out += _frames.nbytes(parts)
 
     def _sent_directly(
         self, parts: Sequence[Any], status: Any, callback: SendCallback | None
@@ -339,9 +360,15 @@ class SendQueue:
 
     def put(self, entry: Entry) -> None:
         """Queue an entry already accepted (no room check): a handed-in message."""
-        self.entries.append(entry)
+        entries = self.entries
+        entries.append(entry)
         self.nbytes += _size(entry)
-        if len(self.entries) == 1:
+        depth = len(entries)
+        counters = self._counters
+        counters.sends_waited += 1
+        if depth > counters.queued_peak:
+            counters.queued_peak = depth
+        if depth == 1:
             self._on_backlog()
 
     def send_accepted(self, entry: Pending) -> bool:
@@ -361,6 +388,8 @@ class SendQueue:
                     self.report_error(list(entry.parts), error, entry.callback)
                     return True
             else:
+                if self._counters.traffic:
+                    self._count_sent(entry.parts, entry.flags)
                 self._sent_directly(entry.parts, status, entry.callback)
                 return True
         self.put(entry)
@@ -403,31 +432,49 @@ class SendQueue:
         sent = 0
         chunk_end = limit
         reported = False
-        while entries:
-            if sent >= chunk_end:
-                if not until or reported or monotonic() >= until:
+        counters = self._counters
+        traffic = counters.traffic
+        queued_bytes = self.nbytes
+        # Left the queue but are no whole message out: failed, or frames sent with SNDMORE.
+        uncounted = uncounted_bytes = 0
+        try:
+            while entries:
+                if sent >= chunk_end:
+                    if not until or reported or monotonic() >= until:
+                        break
+                    chunk_end += limit
+                entry = entries[0]
+                try:
+                    status = self._transmit(entry)
+                except zmq.ZMQError as error:
+                    if error.errno in REFUSED:
+                        self.blocked = True
+                        break
+                    if error.errno in SOCKET_GONE:
+                        raise  # the stream closes: the queue is counted, not failed one by one
+                    _log.error("ZMQStream send failed: %s", error)
+                    status = error
+                    uncounted += 1
+                    uncounted_bytes += _size(entry)
+                entries.popleft()
+                self.nbytes -= _size(entry)
+                sent += 1
+                if type(entry) is Pending or self.send_callback is not None or status is not None:
+                    if (
+                        type(entry) is Pending
+                        and entry.flags & SNDMORE
+                        and not isinstance(status, zmq.ZMQError)
+                    ):
+                        uncounted += 1
+                    msg, callback = _message_of(entry)
+                    self._report(msg, status, callback)
+                    reported = True
+                if self._socket.closed:
                     break
-                chunk_end += limit
-            entry = entries[0]
-            try:
-                status = self._transmit(entry)
-            except zmq.ZMQError as error:
-                if error.errno in REFUSED:
-                    self.blocked = True
-                    break
-                if error.errno in SOCKET_GONE:
-                    raise  # the stream closes: the queue is counted, not failed one by one
-                _log.error("ZMQStream send failed: %s", error)
-                status = error
-            entries.popleft()
-            self.nbytes -= _size(entry)
-            sent += 1
-            if type(entry) is Pending or self.send_callback is not None or status is not None:
-                msg, callback = _message_of(entry)
-                self._report(msg, status, callback)
-                reported = True
-            if self._socket.closed:
-                break
+        finally:
+            if traffic and sent:
+                counters.messages_out += sent - uncounted
+                counters.bytes_out += queued_bytes - self.nbytes - uncounted_bytes
         if sent:
             if self._waiters:
                 self._wake_drainers()
@@ -460,9 +507,9 @@ class SendQueue:
 
     def _report(self, msg: list[Any], status: Any, callback: SendCallback | None) -> None:
         if callback is not None:
-            run_callback(self._aio_loop, callback, msg, status)
+            run_callback(self._aio_loop, self._counters, callback, msg, status)
         if self.send_callback is not None:
-            run_callback(self._aio_loop, self.send_callback, msg, status)
+            run_callback(self._aio_loop, self._counters, self.send_callback, msg, status)
 
     def report_error(
         self, msg: list[Any], error: BaseException, callback: SendCallback | None

@@ -1,7 +1,8 @@
 """Future-returning Context and Socket for ``async def`` and ``gen.coroutine`` code.
 
 Owns the public face of the coroutine API: `Context`, whose sockets are
-`Socket`, whose ``recv*``/``send*``/``poll`` return futures. The pending
+`Socket`, whose ``recv*``/``send*``/``poll`` return futures, and each
+socket's figures (``socket.stats``, counted by its pending calls). The pending
 calls live in `tzmq.stream._futurecalls`; readiness comes from
 `tzmq.stream._watch`, the same engine `ZMQStream` runs on.
 
@@ -27,7 +28,8 @@ Example::
             print(msg)
 
 Thread-safety: a future socket belongs to the IOLoop it is first used on (or
-the ``io_loop`` given); call it only from that loop's thread.
+the ``io_loop`` given); call it only from that loop's thread. ``stats`` may be
+read from any thread (slightly stale there).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from tornado.ioloop import IOLoop
 from .. import _jsonapi
 from . import _frames
 from ._futurecalls import RECV, RECV_INTO, RECV_MULTIPART, FutureCalls
+from .stats import Counters, SocketStats
 
 __all__ = ["CancelledError", "Context", "Socket"]
 
@@ -68,6 +71,7 @@ class Socket(zmq.Socket[Any]):
     """
 
     _calls: FutureCalls | None = None
+    _counters: Counters
     _raw: zmq.Socket[Any]
     _wrapped: zmq.Socket[Any] | None = None
     _io_loop: IOLoop | None = None
@@ -98,6 +102,7 @@ class Socket(zmq.Socket[Any]):
         # socket under us once the caller dropped it (pyzmq holds it too).
         object.__setattr__(self, "_wrapped", _from_socket)
         object.__setattr__(self, "_io_loop", io_loop)
+        object.__setattr__(self, "_counters", Counters("Socket", int(self.type)))
 
     @classmethod
     def from_socket(cls, socket: zmq.Socket[Any], io_loop: IOLoop | None = None) -> Socket:
@@ -130,7 +135,7 @@ class Socket(zmq.Socket[Any]):
                     "a socket serves one loop at a time"
                 )
             calls.cancel_all()
-        calls = FutureCalls(self, self._raw, io_loop)
+        calls = FutureCalls(self, self._raw, io_loop, self._counters)
         object.__setattr__(self, "_calls", calls)
         return calls
 
@@ -277,7 +282,7 @@ class Socket(zmq.Socket[Any]):
         """Send ``serialize(msg)`` as a multipart message."""
         return self.send_multipart(serialize(msg), flags, copy, **kwargs)
 
-    # -- polling, options, closing ---------------------------------------------
+    # -- polling, options, closing, figures -------------------------------------
 
     def poll(  # type: ignore[override]
         self, timeout: float | None = None, flags: int = zmq.POLLIN
@@ -302,6 +307,7 @@ class Socket(zmq.Socket[Any]):
         calls = self._calls
         if calls is not None:
             calls.cancel_all()
+        self._counters.retire()
         was_open = not self.closed
         super().close(linger=linger)
         if was_open and self._wrapped is not None:
@@ -313,6 +319,14 @@ class Socket(zmq.Socket[Any]):
         if calls is not None and was_open:
             # A ZMQStream sharing this socket learns it is gone, and the FD is released.
             calls.watch.socket_closed()
+
+    @property
+    def stats(self) -> SocketStats:
+        """This socket's figures now (see `tzmq.stream.stats`); they stay readable after close.
+
+        Safe from any thread: from another one they may be slightly stale.
+        """
+        return self._counters.snapshot()
 
     # -- iteration -------------------------------------------------------------
 

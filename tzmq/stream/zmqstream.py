@@ -1,8 +1,10 @@
 """ZMQStream: a zmq socket driven by callbacks on a Tornado IOLoop.
 
 Owns the callback API of one socket: ``on_recv``/``on_send``, the ``send*``
-methods and their thread doors, ``flush``, ``close``, and the receive loop
-that feeds the callbacks. What happens to a message after a send accepts it
+methods and their thread doors, ``flush``, ``close``, the receive loop
+that feeds the callbacks, and the figures of what it receives and
+dispatches (`tzmq.stream.stats`: messages and bytes in, batches, receive
+and close callbacks that raised). What happens to a message after a send accepts it
 belongs to `tzmq.stream._sendqueue`; readiness comes from
 `tzmq.stream._watch`, which owns the FD; messages cross into libzmq through
 `tzmq.stream._wire`.
@@ -36,8 +38,8 @@ methods take it too) are checked at the call (bad input, a closed stream, a
 full bounded queue raise there), wait in an inbox that the loop empties in
 order, and never touch the socket from the calling thread. ``on_recv`` and
 ``on_send`` changes from another thread take effect at once and the loop
-re-checks readiness. ``closed()``, ``receiving()`` and ``sending()`` may be
-asked from any thread. Before the loop runs, the thread that calls is taken
+re-checks readiness. ``closed()``, ``receiving()``, ``sending()`` and
+``stats`` may be asked from any thread. Before the loop runs, the thread that calls is taken
 to be the loop's. Callbacks always run on the loop thread.
 """
 
@@ -66,6 +68,7 @@ from ._passthrough import SocketPassThrough, forward_names_of
 from ._sendqueue import Inbox, Pending, SendCallback, SendQueue, SendQueueFull
 from ._watch import IDLE_IN, MORE, POLLIN, POLLOUT, SocketWatch
 from ._wire import SOCKET_GONE, recv_message
+from .stats import Counters, SocketStats
 
 __all__ = ["SendQueueFull", "StreamClosedError", "ZMQStream"]
 
@@ -147,14 +150,18 @@ class ZMQStream(SocketPassThrough):
         self.max_batch_time = seconds("max_batch_time", max_batch_time, zero=True)
         self._aio_loop: asyncio.AbstractEventLoop = self.io_loop.asyncio_loop  # type: ignore[attr-defined]
         self._recv = plain.recv
-        self._receives = int(plain.type) not in _SEND_ONLY
+        socket_type = int(plain.type)
+        self._receives = socket_type not in _SEND_ONLY
         # (callback, copy) in one attribute: on_recv from another thread
         # replaces both at once, so a callback never sees the other's copy mode.
         self._recv_handler: tuple[RecvCallback | None, bool] = _NO_HANDLER
         self._close_callback: Callable[[], Any] | None = None
         self._closing = False
         self._watch = SocketWatch.get(plain, self.io_loop)
-        self._queue = SendQueue(plain, self.io_loop, self._watch, self._update_interest)
+        self._counters = Counters("ZMQStream", socket_type)
+        self._queue = SendQueue(
+            plain, self.io_loop, self._watch, self._update_interest, self._counters
+        )
         self._queue.set_limits(queue_hwm, queue_hwm_bytes, queue_lwm, queue_lwm_bytes)
         self._inbox = Inbox(self._queue, lambda: self.io_loop.add_callback(self._take_inbox))
         if self._on_loop_thread():
@@ -275,6 +282,14 @@ class ZMQStream(SocketPassThrough):
     def sending(self) -> bool:
         """True while messages wait in the send queue."""
         return bool(self._queue.entries)
+
+    @property
+    def stats(self) -> SocketStats:
+        """This stream's figures now (see `tzmq.stream.stats`); they stay readable after close.
+
+        Safe from any thread: from another one they may be slightly stale.
+        """
+        return self._counters.snapshot()
 
     # -- sending ------------------------------------------------------------------
 
@@ -503,55 +518,74 @@ class ZMQStream(SocketPassThrough):
         recv = self._recv
         count = 0
         status = MORE
-        while count < limit:
-            callback, copy = self._recv_handler
-            if (callback is None and not drop) or self._closing:
-                status = 0
-                break
-            try:
-                msg = recv_message(recv, copy)
-            except zmq.Again:
-                status = IDLE_IN
-                break
-            except zmq.ZMQError as error:
-                if error.errno != _EFSM:
-                    raise
-                # A REQ that has not sent, a REP that has not replied: not an
-                # error, nothing to receive until a send changes its state.
-                status = 0
-                break
-            count += 1
-            if callback is not None:
-                # Inline, with run_callback's rules: the stream's hottest loop.
+        counters = self._counters
+        traffic = counters.traffic
+        nbytes = 0
+        try:
+            while count < limit:
+                callback, copy = self._recv_handler
+                if (callback is None and not drop) or self._closing:
+                    status = 0
+                    break
                 try:
-                    result = callback(msg)
-                except Exception:
-                    log_failure(callback)
-                else:
-                    if result is not None:
-                        follow_result(self._aio_loop, callback, result)
-            if deadline and monotonic() > deadline:
-                break
+                    msg = recv_message(recv, copy)
+                except zmq.Again:
+                    status = IDLE_IN
+                    break
+                except zmq.ZMQError as error:
+                    if error.errno != _EFSM:
+                        raise
+                    # A REQ that has not sent, a REP that has not replied: not an
+                    # error, nothing to receive until a send changes its state.
+                    status = 0
+                    break
+                count += 1
+                if traffic:
+                    for part in msg:  # bytes, or zmq.Frame: len() is the payload's size
+                        nbytes += len(part)
+                if callback is not None:
+                    # Inline, with run_callback's rules: the stream's hottest loop.
+                    try:
+                        result = callback(msg)
+                    except Exception:
+                        log_failure(counters, callback)
+                    else:
+                        if result is not None:
+                            follow_result(self._aio_loop, counters, callback, result)
+                if deadline and monotonic() > deadline:
+                    break
+        finally:
+            if traffic and count:
+                counters.messages_in += count
+                counters.bytes_in += nbytes
         return status, count
 
     # The watch calls these (see _watch.WatchClient).
 
     def on_ready(self, events: int, bulk: bool) -> int:
         status = 0
+        sent = 0
         deadline = 0.0  # one max_batch_time for sending and receiving together
         queue = self._queue
         if events & POLLOUT and queue.entries:
             deadline = monotonic() + self.max_batch_time
-            queue.send_queued(self.max_batch, deadline)
+            sent = queue.send_queued(self.max_batch, deadline)
             if queue.entries and not queue.blocked:
                 status = MORE  # the budget ran out, not libzmq's room
         if not events & POLLIN or self._recv_handler[0] is None or self._closing:
+            if sent:
+                self._counters.batches += 1
             return status
         if bulk:
             deadline = deadline or monotonic() + self.max_batch_time
-            return status | self._receive(self.max_batch, deadline)[0]
-        # One message, then the watch reads EVENTS: MORE would mean "yield".
-        return status | (self._receive(1)[0] & IDLE_IN)
+            received_status, received = self._receive(self.max_batch, deadline)
+        else:
+            # One message, then the watch reads EVENTS: MORE would mean "yield".
+            received_status, received = self._receive(1)
+            received_status &= IDLE_IN
+        if sent or received:
+            self._counters.batches += 1
+        return status | received_status
 
     def on_socket_gone(self, error: BaseException) -> None:
         _log.debug("ZMQStream socket went away (%s); closing the stream", error)
@@ -651,6 +685,7 @@ class ZMQStream(SocketPassThrough):
         for entry in self._inbox.close():
             self._queue.put(entry)
         unsent = self._queue.close(StreamClosedError())
+        self._counters.retire()
         self._watch.detach(self)
         if not socket.closed:
             owner = socket if self._owner is None else self._owner
@@ -667,5 +702,5 @@ class ZMQStream(SocketPassThrough):
         self._recv_handler = _NO_HANDLER
         close_callback, self._close_callback = self._close_callback, None
         if close_callback is not None:
-            run_callback(self._aio_loop, close_callback)
+            run_callback(self._aio_loop, self._counters, close_callback)
         return unsent
