@@ -17,7 +17,10 @@ The web side (`Bridge` plus the handlers in `make_app`):
   a DEALER, the reply returned as JSON. Errors are JSON too: 400 for a bad
   question, 403 for a request from another site's page, 503 when the service
   cannot take the request (not running, or `MAX_ASKS` already waiting), 504
-  when it took the request but did not answer in time.
+  when it took the request but did not answer in time;
+* ``GET /api/stats``: the figures of the app's zmq sockets
+  (`tzmq.stream.SocketStats`, by name) and the bridge's own counters, as
+  JSON; the page shows them in a table it refreshes every second.
 
 The limits, each enforced on the server whatever the page does:
 
@@ -43,8 +46,8 @@ the relay is live.
 The demo serves the app on 127.0.0.1 and drives it with Tornado's own HTTP
 and WebSocket clients: it fetches the page, connects several browsers that
 each send messages and must each receive every browser's messages (each
-sender's in order, sequence numbers increasing), and asks questions over
-HTTP concurrently.
+sender's in order, sequence numbers increasing), asks questions over
+HTTP concurrently, and checks that ``/api/stats`` counted the asks.
 
 Thread-safety: everything runs on the IOLoop thread.
 
@@ -65,7 +68,7 @@ import logging
 import os
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -75,6 +78,7 @@ from tornado import httpclient, iostream, netutil, web, websocket
 from tornado.httpserver import HTTPServer
 
 import tzmq
+import tzmq.stream
 from demos._result import DemoResult, run_on_new_loop
 
 CHAT, PROBE = b"chat", b"probe"
@@ -103,6 +107,10 @@ class Backend:
         self.rpc.on_recv(self._answer)
         self.published = 0
         self.answered = 0
+
+    def sockets(self) -> dict[str, tzmq.ZMQStream]:
+        """The service's sockets by the name ``/api/stats`` shows."""
+        return {"hub in": self.hub_in, "hub out": self.hub_out, "ask service": self.rpc}
 
     def _republish(self, msg: list[bytes]) -> None:
         if msg[0] == PROBE:
@@ -180,6 +188,10 @@ class Bridge:
         self._asks: dict[bytes, asyncio.Future[bytes]] = {}
         self._ids = itertools.count()
         self._reader = asyncio.ensure_future(self._read_replies())
+
+    def sockets(self) -> dict[str, tzmq.ZMQStream | tzmq.Socket]:
+        """The bridge's sockets by the name ``/api/stats`` shows."""
+        return {"bridge to hub": self.pub, "bridge from hub": self.sub, "bridge asks": self.rpc}
 
     async def wait_ready(self, timeout: float) -> None:
         """Publish a probe until it comes back from the hub: then the relay is live."""
@@ -335,13 +347,35 @@ class AskHandler(web.RequestHandler):
         self.finish({"error": self._reason, "status": status_code})
 
 
-def make_app(bridge: Bridge, ask_timeout: float = 2.0) -> web.Application:
-    """The web application: the page, the chat WebSocket and the ask endpoint."""
+class StatsHandler(web.RequestHandler):
+    """``GET /api/stats``: each named socket's figures and the bridge's counters, as JSON."""
+
+    def initialize(self, bridge: Bridge, sockets: dict[str, tzmq.ZMQStream | tzmq.Socket]) -> None:
+        self.bridge = bridge
+        self.sockets = sockets
+
+    def get(self) -> None:
+        self.set_header("Cache-Control", "no-store")
+        figures = [{"name": name, **asdict(sock.stats)} for name, sock in self.sockets.items()]
+        self.write({"sockets": figures, "bridge": asdict(self.bridge.stats)})
+
+
+def make_app(
+    bridge: Bridge,
+    ask_timeout: float = 2.0,
+    sockets: dict[str, tzmq.ZMQStream | tzmq.Socket] | None = None,
+) -> web.Application:
+    """The web application: the page, the chat WebSocket, the ask and stats endpoints.
+
+    ``/api/stats`` reports ``sockets`` (by default the bridge's own).
+    """
+    watched = bridge.sockets() if sockets is None else sockets
     return web.Application(
         [
             (r"/", PageHandler),
             (r"/ws", ChatSocket, {"bridge": bridge}),
             (r"/api/ask", AskHandler, {"bridge": bridge, "timeout": ask_timeout}),
+            (r"/api/stats", StatsHandler, {"bridge": bridge, "sockets": watched}),
         ],
         template_path=str(PAGE_FILES),
         static_path=str(PAGE_FILES),
@@ -414,6 +448,15 @@ async def _ask(
     )
 
 
+def _check_stats(stats: dict[str, Any], asks: int) -> list[str]:
+    """``/api/stats`` after ``asks`` answered asks: each counted once at both ends."""
+    by_name = {figures["name"]: figures for figures in stats["sockets"]}
+    counted = (by_name["bridge asks"]["messages_out"], by_name["ask service"]["messages_in"])
+    if counted != (asks, asks):
+        return [f"/api/stats counted {counted} asks sent and received, not {asks}"]
+    return []
+
+
 def _check_chats(browsers: list[_Browser], messages: int, asked: list[str]) -> list[str]:
     problems = []
     for browser in browsers:
@@ -433,9 +476,10 @@ def _check_chats(browsers: list[_Browser], messages: int, asked: list[str]) -> l
 
 async def _demo(count: int, messages: int, asks: int, timeout: float) -> tuple[int, list[str]]:
     ctx: zmq.Context[Any] = zmq.Context()
+    was_counting = tzmq.stream.count_traffic()
     backend = Backend(ctx)
     bridge = Bridge(ctx, backend.endpoints)
-    server, port = serve(make_app(bridge))
+    server, port = serve(make_app(bridge, sockets={**bridge.sockets(), **backend.sockets()}))
     http = httpclient.AsyncHTTPClient(force_instance=True)
     problems: list[str] = []
     browsers: list[_Browser] = []
@@ -458,6 +502,8 @@ async def _demo(count: int, messages: int, asks: int, timeout: float) -> tuple[i
             if answer != {"q": question, "words": 3, "upper": question.upper()}:
                 problems.append(f"wrong answer {answer} to {question!r}")
         problems += _check_chats(browsers, messages, questions)
+        stats = await http.fetch(f"http://127.0.0.1:{port}/api/stats", request_timeout=timeout)
+        problems += _check_stats(json.loads(stats.body), asks)
         return 1 + len(replies) + sum(len(b.chats) for b in browsers), problems
     finally:
         for browser in browsers:
@@ -468,6 +514,7 @@ async def _demo(count: int, messages: int, asks: int, timeout: float) -> tuple[i
         await bridge.close()
         backend.close()
         ctx.term()
+        tzmq.stream.count_traffic(was_counting)
 
 
 def run_demo(
@@ -488,9 +535,10 @@ def run_demo(
 
 async def _serve_forever(port: int) -> None:
     ctx: zmq.Context[Any] = zmq.Context()
+    tzmq.stream.count_traffic()  # the page shows messages and bytes too
     backend = Backend(ctx)
     bridge = Bridge(ctx, backend.endpoints)
-    server, port = serve(make_app(bridge), port)
+    server, port = serve(make_app(bridge, sockets={**bridge.sockets(), **backend.sockets()}), port)
     stopped = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stopped.set)

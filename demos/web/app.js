@@ -137,4 +137,64 @@ $("ask").addEventListener("submit", async (event) => {
   }
 });
 
+const STATS_EVERY = 1000; // ms between two reads of /api/stats
+
+function bytes(n) {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let value = n;
+  let unit = -1;
+  do {
+    value /= 1024;
+    unit += 1;
+  } while (value >= 1024 && unit < units.length - 1);
+  return `${value.toFixed(1)} ${units[unit]}`;
+}
+
+function cell(row, text, className = "") {
+  const td = row.insertCell();
+  td.textContent = text;
+  td.className = className;
+}
+
+function showStats(stats) {
+  const body = $("sockets").tBodies[0];
+  body.replaceChildren();
+  let traffic = true;
+  for (const s of stats.sockets) {
+    const row = body.insertRow();
+    cell(row, s.name);
+    cell(row, s.socket_type);
+    row.cells[1].title = s.kind === "Socket" ? "a future socket" : "a ZMQStream";
+    traffic = traffic && s.traffic;
+    for (const [messages, size] of [[s.messages_in, s.bytes_in], [s.messages_out, s.bytes_out]]) {
+      cell(row, s.traffic ? `${messages.toLocaleString()} / ${bytes(size)}` : "–", "num");
+    }
+    cell(row, `${s.queued} (${s.queued_peak})`, "num");
+    cell(row, s.sends_waited.toLocaleString(), "num");
+    cell(row, s.callback_errors.toLocaleString(), s.callback_errors ? "num bad" : "num");
+    cell(row, s.batches.toLocaleString(), "num");
+  }
+  const b = stats.bridge;
+  const note = `Bridge: ${b.slow_disconnects} slow browsers disconnected; asks refused `
+    + `while busy ${b.asks_busy}, not taken by the service ${b.asks_unsent}, `
+    + `timed out ${b.asks_timed_out}.`;
+  $("sockets-note").className = "hint";
+  $("sockets-note").textContent = traffic ? note : `${note} Messages and bytes are not being counted.`;
+}
+
+async function refreshStats() {
+  try {
+    const response = await fetch("/api/stats", { signal: AbortSignal.timeout(STATS_EVERY * 3) });
+    if (!response.ok) throw new Error(`Error ${response.status}`);
+    showStats(await response.json());
+  } catch (error) {
+    $("sockets-note").className = "hint error";
+    $("sockets-note").textContent = "The figures are not available: the server is not answering.";
+  } finally {
+    setTimeout(refreshStats, STATS_EVERY);
+  }
+}
+
 connect();
+refreshStats();

@@ -26,6 +26,7 @@ import zmq
 from tornado import httpclient, websocket
 
 import tzmq
+import tzmq.stream
 from demos import web_bridge as demo
 from demos._procs import ROOT
 from demos._result import run_on_new_loop
@@ -196,6 +197,54 @@ async def test_page_chat_limits_and_a_bad_question(ctx: zmq.Context[Any]) -> Non
         await asker.send_multipart([b"id", b"not json"])
         assert await wait_future(asker.recv_multipart()) == [b"id", b'{"error": "bad request"}']
         assert backend.answered == 0
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_stats_reports_each_named_socket_and_the_bridge(ctx: zmq.Context[Any]) -> None:
+    was_counting = tzmq.stream.count_traffic()
+    backend = demo.Backend(ctx)
+    bridge = demo.Bridge(ctx, backend.endpoints)
+    named = {**bridge.sockets(), **backend.sockets()}
+    server, port = demo.serve(demo.make_app(bridge, ask_timeout=2, sockets=named))
+    app = _App(bridge, port)
+    try:
+        await bridge.wait_ready(5)
+        assert await wait_future(app.ask({"q": "how many"})) == (
+            200,
+            {"q": "how many", "words": 2, "upper": "HOW MANY"},
+        )
+        reply = await wait_future(app.fetch("/api/stats"))
+        assert reply.code == 200 and reply.headers["Cache-Control"] == "no-store"
+        stats = json.loads(reply.body)
+        sockets = {figures.pop("name"): figures for figures in stats["sockets"]}
+        assert list(sockets) == list(named)
+        question = len(json.dumps({"q": "how many"}).encode())
+        asks, service = sockets["bridge asks"], sockets["ask service"]
+        assert (asks["kind"], asks["socket_type"], service["socket_type"]) == (
+            "Socket",
+            "DEALER",
+            "REP",
+        )
+        assert (asks["messages_out"], asks["bytes_out"]) == (1, len(b"") + len(b"0") + question)
+        assert (service["messages_in"], service["bytes_in"]) == (1, len(b"0") + question)
+        assert (service["messages_out"], asks["messages_in"]) == (1, 1)
+        assert all(
+            figures["traffic"] and figures["callback_errors"] == 0 for figures in sockets.values()
+        )
+        assert sockets["bridge from hub"]["batches"] >= 1
+        assert stats["bridge"] == {
+            "slow_disconnects": 0,
+            "asks_busy": 0,
+            "asks_unsent": 0,
+            "asks_timed_out": 0,
+        }
+    finally:
+        app.http.close()
+        server.stop()
+        await server.close_all_connections()
+        await bridge.close()
+        backend.close()
+        tzmq.stream.count_traffic(was_counting)
 
 
 @pytest.mark.gen_test(timeout=20)
