@@ -468,10 +468,7 @@ class FutureCalls:
         sends = self.sends
         sends.append(waiter)
         depth = len(sends)
-        counters = self._counters
-        counters.sends_waited += 1
-        if depth > counters.queued_peak:
-            counters.queued_peak = depth
+        self._counters.waited(depth)
         if depth == 1:
             self._update_interest()
         return waiter.future

@@ -364,10 +364,7 @@ class SendQueue:
         entries.append(entry)
         self.nbytes += _size(entry)
         depth = len(entries)
-        counters = self._counters
-        counters.sends_waited += 1
-        if depth > counters.queued_peak:
-            counters.queued_peak = depth
+        self._counters.waited(depth)
         if depth == 1:
             self._on_backlog()
 
