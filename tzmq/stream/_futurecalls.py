@@ -3,8 +3,7 @@
 Owns the FIFO queues of pending receives, sends and polls of a future socket,
 their deadlines (``RCVTIMEO``/``SNDTIMEO`` read when the call is made),
 cancellation, serving them when `tzmq.stream._watch` says the socket is
-ready, and the socket's figures (`tzmq.stream.stats`). The rules that keep
-messages safe:
+ready, and the socket's figures (`tzmq.stream.stats`). The rules that keep messages safe:
 
 * A receive is performed only for a waiter whose future is still pending, and
   its result is set in the same step, so a cancelled or timed-out call never

@@ -469,7 +469,6 @@ class SendQueue:
                 if self._socket.closed:
                     break
         finally:
-            # Also when the socket goes away mid-batch: what libzmq took counts.
             if traffic and sent:
                 counters.messages_out += sent - uncounted
                 counters.bytes_out += queued_bytes - self.nbytes - uncounted_bytes
