@@ -468,7 +468,10 @@ class FutureCalls:
         sends = self.sends
         sends.append(waiter)
         depth = len(sends)
-        self._counters.waited(depth)
+        counters = self._counters
+        counters.sends_waited += 1
+        if depth > counters.queued_peak:
+            counters.queued_peak = depth
         if depth == 1:
             self._update_interest()
         return waiter.future

@@ -364,7 +364,10 @@ class SendQueue:
         entries.append(entry)
         self.nbytes += _size(entry)
         depth = len(entries)
-        self._counters.waited(depth)
+        counters = self._counters
+        counters.sends_waited += 1
+        if depth > counters.queued_peak:
+            counters.queued_peak = depth
         if depth == 1:
             self._on_backlog()
 
