@@ -52,6 +52,25 @@ def _inproc_pair(ctx: zmq.Context[Any], bind_type: int, connect_type: int) -> tu
     return bound, peer
 
 
+def _receiving(
+    io_loop: IOLoop, socket_pair: SocketPair, copy: bool = True
+) -> tuple[ZMQStream, zmq.Socket[Any], Collector]:
+    """A PULL stream collecting what its plain PUSH peer sends (inproc)."""
+    pull, push = socket_pair(zmq.PULL, zmq.PUSH, "inproc")
+    receiver = ZMQStream(pull, io_loop)
+    got = Collector()
+    receiver.on_recv(got, copy=copy)
+    return receiver, push, got
+
+
+def _unpeered_sender(io_loop: IOLoop, ctx: zmq.Context[Any]) -> tuple[ZMQStream, str]:
+    """A stream on a bound PUSH with no peer yet (libzmq refuses its sends), and its address."""
+    push = ctx.socket(zmq.PUSH)
+    address = f"inproc://stats-{id(push)}"
+    push.bind(address)
+    return ZMQStream(push, io_loop), address
+
+
 def _by_serial(serial: int) -> SocketStats | None:
     return next((s for s in stats_snapshot() if s.serial == serial), None)
 
@@ -63,10 +82,8 @@ def _by_serial(serial: int) -> SocketStats | None:
 async def test_stream_counts_messages_and_bytes_both_ways(
     io_loop: IOLoop, socket_pair: SocketPair, traffic: None
 ) -> None:
-    pull, push = socket_pair(zmq.PULL, zmq.PUSH, "inproc")
-    receiver, sender = ZMQStream(pull, io_loop), ZMQStream(push, io_loop)
-    got = Collector()
-    receiver.on_recv(got)
+    receiver, push, got = _receiving(io_loop, socket_pair)
+    sender = ZMQStream(push, io_loop)
     sender.send(b"12345")
     sender.send_multipart([b"ab", bytearray(b"cde"), memoryview(b"fghi")])
     sender.send_string("\u00e9")  # two bytes in UTF-8
@@ -86,10 +103,7 @@ async def test_stream_counts_messages_and_bytes_both_ways(
 async def test_stream_copy_false_counts_frame_sizes(
     io_loop: IOLoop, socket_pair: SocketPair, traffic: None
 ) -> None:
-    pull, push = socket_pair(zmq.PULL, zmq.PUSH, "inproc")
-    receiver = ZMQStream(pull, io_loop)
-    got = Collector()
-    receiver.on_recv(got, copy=False)
+    receiver, push, got = _receiving(io_loop, socket_pair, copy=False)
     push.send_multipart([b"abc", b"de"])
     await got.wait_for(1)
     assert (receiver.stats.messages_in, receiver.stats.bytes_in) == (1, 5)
@@ -98,13 +112,13 @@ async def test_stream_copy_false_counts_frame_sizes(
 
 @pytest.mark.gen_test
 async def test_traffic_is_off_by_default_and_the_rest_is_always_counted(
-    io_loop: IOLoop, socket_pair: SocketPair
+    io_loop: IOLoop, fctx: tzmq.Context
 ) -> None:
-    rep, req = socket_pair(zmq.REP, zmq.REQ, "inproc")
+    rep, req = _inproc_pair(fctx, zmq.REP, zmq.REQ)
     server = ZMQStream(rep, io_loop)
     server.on_recv(server.send_multipart)
-    req.send(b"ping")
-    assert await wait_future(asyncio.get_running_loop().run_in_executor(None, req.recv)) == b"ping"
+    await wait_future(req.send(b"ping"))
+    assert await wait_future(req.recv()) == b"ping"
     stats = server.stats
     assert not stats.traffic
     assert (stats.messages_in, stats.bytes_in, stats.messages_out, stats.bytes_out) == (0, 0, 0, 0)
@@ -116,10 +130,7 @@ async def test_traffic_is_off_by_default_and_the_rest_is_always_counted(
 async def test_traffic_counting_turned_on_for_a_live_stream_counts_from_then(
     io_loop: IOLoop, socket_pair: SocketPair
 ) -> None:
-    pull, push = socket_pair(zmq.PULL, zmq.PUSH, "inproc")
-    receiver = ZMQStream(pull, io_loop)
-    got = Collector()
-    receiver.on_recv(got)
+    receiver, push, got = _receiving(io_loop, socket_pair)
     push.send(b"before")
     await got.wait_for(1)
     count_traffic()
@@ -136,20 +147,16 @@ async def test_traffic_counting_turned_on_for_a_live_stream_counts_from_then(
 async def test_queue_depth_peak_and_waited_sends(
     io_loop: IOLoop, ctx: zmq.Context[Any], traffic: None
 ) -> None:
-    push = ctx.socket(zmq.PUSH)
-    address = f"inproc://stats-queue-{id(push)}"
-    push.bind(address)  # no peer yet: libzmq refuses every send, so they queue
-    sender = ZMQStream(push, io_loop)
+    sender, address = _unpeered_sender(io_loop, ctx)  # every send queues
     for i in range(10):
         sender.send(b"%d" % i)
     stats = sender.stats
     assert (stats.queued, stats.queued_peak, stats.sends_waited) == (10, 10, 10)
     assert (stats.messages_out, stats.bytes_out) == (0, 0)
-    pull = ctx.socket(zmq.PULL)
+    pull = ctx.socket(zmq.PULL, socket_class=tzmq.Socket)
     pull.connect(address)
     await wait_future(sender.drain())
-    got = [await wait_future(asyncio.get_running_loop().run_in_executor(None, pull.recv))]
-    assert got == [b"0"]
+    assert await wait_future(pull.recv_multipart()) == [b"0"]
     stats = sender.stats
     assert (stats.queued, stats.queued_peak, stats.sends_waited) == (0, 10, 10)
     assert (stats.messages_out, stats.bytes_out) == (10, 10)
@@ -161,21 +168,15 @@ async def test_queue_depth_peak_and_waited_sends(
 async def test_sndmore_frames_count_one_message_whether_sent_or_queued(
     io_loop: IOLoop, ctx: zmq.Context[Any], traffic: None
 ) -> None:
-    push = ctx.socket(zmq.PUSH)
-    address = f"inproc://stats-more-{id(push)}"
-    push.bind(address)
-    sender = ZMQStream(push, io_loop)
+    sender, address = _unpeered_sender(io_loop, ctx)
     sender.send(b"ab", zmq.SNDMORE)  # queued: no peer yet
     sender.send(b"c")
-    pull = ctx.socket(zmq.PULL)
+    pull = ctx.socket(zmq.PULL, socket_class=tzmq.Socket)
     pull.connect(address)
     await wait_future(sender.drain())
     sender.send(b"de", zmq.SNDMORE)  # sent at once now
     sender.send(b"f")
-    received = [
-        await wait_future(asyncio.get_running_loop().run_in_executor(None, pull.recv_multipart))
-        for _ in range(2)
-    ]
+    received = [await wait_future(pull.recv_multipart()) for _ in range(2)]
     assert received == [[b"ab", b"c"], [b"de", b"f"]]
     assert (sender.stats.messages_out, sender.stats.bytes_out) == (2, 6)
     sender.close()
@@ -356,10 +357,7 @@ async def test_a_socket_closed_behind_its_back_leaves_the_snapshot(
 async def test_snapshot_from_another_thread_sees_figures_grow(
     io_loop: IOLoop, socket_pair: SocketPair, traffic: None
 ) -> None:
-    pull, push = socket_pair(zmq.PULL, zmq.PUSH, "inproc")
-    receiver = ZMQStream(pull, io_loop)
-    got = Collector()
-    receiver.on_recv(got)
+    receiver, push, got = _receiving(io_loop, socket_pair)
     serial = receiver.stats.serial
     seen: list[int] = []
     stop = threading.Event()
@@ -391,7 +389,7 @@ def test_stats_are_a_frozen_snapshot() -> None:
         sock = context.socket(zmq.PUB)
         stats = sock.stats
         with pytest.raises(dataclasses.FrozenInstanceError):
-            stats.batches = 1  # type: ignore[misc]
+            stats.batches = 1
         sock.close()
     finally:
         context.term()
@@ -404,10 +402,7 @@ def test_stats_are_a_frozen_snapshot() -> None:
 async def test_prometheus_collector_exports_each_live_socket(
     io_loop: IOLoop, socket_pair: SocketPair, traffic: None
 ) -> None:
-    pull, push = socket_pair(zmq.PULL, zmq.PUSH, "inproc")
-    receiver = ZMQStream(pull, io_loop)
-    got = Collector()
-    receiver.on_recv(got)
+    receiver, push, got = _receiving(io_loop, socket_pair)
     push.send(b"abc")
     await got.wait_for(1)
     registry = CollectorRegistry()

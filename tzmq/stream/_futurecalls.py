@@ -3,7 +3,8 @@
 Owns the FIFO queues of pending receives, sends and polls of a future socket,
 their deadlines (``RCVTIMEO``/``SNDTIMEO`` read when the call is made),
 cancellation, serving them when `tzmq.stream._watch` says the socket is
-ready, and the socket's figures (`tzmq.stream.stats`). The rules that keep messages safe:
+ready, and the socket's figures (`tzmq.stream.stats`). The rules that keep
+messages safe:
 
 * A receive is performed only for a waiter whose future is still pending, and
   its result is set in the same step, so a cancelled or timed-out call never
@@ -468,10 +469,7 @@ class FutureCalls:
         sends = self.sends
         sends.append(waiter)
         depth = len(sends)
-        counters = self._counters
-        counters.sends_waited += 1
-        if depth > counters.queued_peak:
-            counters.queued_peak = depth
+        self._counters.waited(depth)
         if depth == 1:
             self._update_interest()
         return waiter.future

@@ -364,10 +364,7 @@ class SendQueue:
         entries.append(entry)
         self.nbytes += _size(entry)
         depth = len(entries)
-        counters = self._counters
-        counters.sends_waited += 1
-        if depth > counters.queued_peak:
-            counters.queued_peak = depth
+        self._counters.waited(depth)
         if depth == 1:
             self._on_backlog()
 
@@ -472,6 +469,7 @@ class SendQueue:
                 if self._socket.closed:
                     break
         finally:
+            # Also when the socket goes away mid-batch: what libzmq took counts.
             if traffic and sent:
                 counters.messages_out += sent - uncounted
                 counters.bytes_out += queued_bytes - self.nbytes - uncounted_bytes

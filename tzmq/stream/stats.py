@@ -138,6 +138,12 @@ class Counters:
         with _lock:
             _live.pop(self.serial, None)
 
+    def waited(self, depth: int) -> None:
+        """A send was queued (the hook the send queues call); the queue is now ``depth`` deep."""
+        self.sends_waited += 1
+        if depth > self.queued_peak:
+            self.queued_peak = depth
+
     def failed(self) -> None:
         """A callback raised (the hook `tzmq.stream._callbacks` calls)."""
         self.callback_errors += 1

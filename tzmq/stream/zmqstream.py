@@ -1,10 +1,10 @@
 """ZMQStream: a zmq socket driven by callbacks on a Tornado IOLoop.
 
 Owns the callback API of one socket: ``on_recv``/``on_send``, the ``send*``
-methods and their thread doors, ``flush``, ``close``, the receive loop
-that feeds the callbacks, and the figures of what it receives and
-dispatches (`tzmq.stream.stats`: messages and bytes in, batches, receive
-and close callbacks that raised). What happens to a message after a send accepts it
+methods and their thread doors, ``flush``, ``close``, the receive loop that
+feeds the callbacks, and the figures of what it receives and dispatches
+(`tzmq.stream.stats`: messages and bytes in, batches, receive and close
+callbacks that raised). What happens to a message after a send accepts it
 belongs to `tzmq.stream._sendqueue`; readiness comes from
 `tzmq.stream._watch`, which owns the FD; messages cross into libzmq through
 `tzmq.stream._wire`.
@@ -39,8 +39,8 @@ full bounded queue raise there), wait in an inbox that the loop empties in
 order, and never touch the socket from the calling thread. ``on_recv`` and
 ``on_send`` changes from another thread take effect at once and the loop
 re-checks readiness. ``closed()``, ``receiving()``, ``sending()`` and
-``stats`` may be asked from any thread. Before the loop runs, the thread that calls is taken
-to be the loop's. Callbacks always run on the loop thread.
+``stats`` may be asked from any thread. Before the loop runs, the thread that
+calls is taken to be the loop's. Callbacks always run on the loop thread.
 """
 
 from __future__ import annotations
@@ -555,6 +555,7 @@ class ZMQStream(SocketPassThrough):
                 if deadline and monotonic() > deadline:
                     break
         finally:
+            # Also when the socket goes away mid-batch: what was delivered counts.
             if traffic and count:
                 counters.messages_in += count
                 counters.bytes_in += nbytes
