@@ -24,6 +24,7 @@ from typing import Any
 
 from tzmq import ZMQStream
 
+from ._deadlines import Deadline, Deadlines
 from .errors import ClientClosedError, RequestTimeout, TooManyRequests
 
 __all__ = ["Call", "ClientStats", "Correlator", "ReplyCallback"]
@@ -56,7 +57,7 @@ class Call:
         self.payload = payload
         self.id: Hashable | None = None
         self.deadline: float | None = None
-        self.timer: object | None = None
+        self.timer: Deadline | None = None
 
 
 class Correlator:
@@ -73,6 +74,7 @@ class Correlator:
         self._closed = False
         self._warned = False
         self._loop: asyncio.AbstractEventLoop = self.io_loop.asyncio_loop  # type: ignore[attr-defined]
+        self._deadlines = Deadlines(self._loop, self._expire)
         stream.on_recv(self._on_reply)
 
     def __repr__(self) -> str:
@@ -105,6 +107,7 @@ class Correlator:
         for call in [*self._calls.values(), *self._waiting]:
             if not call.future.done():
                 call.future.set_exception(ClientClosedError(f"{type(self).__name__} closed"))
+        self._deadlines.close()
         self.stream.close(linger=linger)
 
     # -- for subclasses -----------------------------------------------------------
@@ -129,8 +132,8 @@ class Correlator:
         self.stats.requests += 1
         timeout = timeout or self._timeout
         if timeout is not None:
-            call.deadline = self.io_loop.time() + timeout
-            call.timer = self.io_loop.call_at(call.deadline, self._expire, call)
+            call.deadline = self._loop.time() + timeout
+            call.timer = self._deadlines.add(call.deadline, call)
         future.add_done_callback(lambda _: self._forget(call))
         if callback is not None:
             self.io_loop.add_future(future, callback)
@@ -189,7 +192,7 @@ class Correlator:
     def _forget(self, call: Call) -> None:
         # The one exit of every call: replied, timed out, cancelled or closed.
         if call.timer is not None:
-            self.io_loop.remove_timeout(call.timer)
+            self._deadlines.drop(call.timer)
             call.timer = None
         if call.id is None:
             self._waiting.remove(call)

@@ -17,6 +17,7 @@ from typing import Any
 
 from tzmq import ZMQStream
 
+from ._arguments import CallFrames
 from .codec import Codec
 from .errors import NotFoundError, ParametersError, ServiceClosedError
 
@@ -31,7 +32,7 @@ class OneWayClient:
     def __init__(self, stream: ZMQStream, codec: Codec) -> None:
         self.stream = stream
         self.io_loop = stream.io_loop
-        self._codec = codec
+        self._frames = CallFrames(codec)
         self._loop: asyncio.AbstractEventLoop = self.io_loop.asyncio_loop  # type: ignore[attr-defined]
         self._closed_future: asyncio.Future[None] = self._loop.create_future()
 
@@ -66,8 +67,7 @@ class OneWayClient:
             raise ServiceClosedError(f"{type(self).__name__} is closed")
         if not name:
             raise ValueError("method name is empty")
-        frames = [name.encode("utf-8"), self._codec.packb(list(args)), self._codec.packb(kwargs)]
-        self.stream.send_multipart([*head, *frames])
+        self.stream.send_multipart([*head, *self._frames.pack(name, args, kwargs)])
         future: asyncio.Future[None] = self._loop.create_future()
         future.set_result(None)
         return future

@@ -31,6 +31,7 @@ from tornado.ioloop import IOLoop
 
 from tzmq import ZMQStream
 
+from ._arguments import CallFrames
 from ._checks import optional_seconds, pick_codec, positive_int
 from ._dispatch import bind_arguments, check_handler, dispatch
 from ._sockets import open_stream, user_id_reader
@@ -105,13 +106,15 @@ class Serving:
         self.stats = CallStats()
         self._handler = check_handler(handler)
         self._codec = codec
+        self._call_frames = CallFrames(codec)
         self._log_exceptions = bool(log_exceptions)
         self._exclude = tuple(exclude_log_exceptions)
         self._timeout = timeout
         self._max_concurrent = max_concurrent
-        self._tasks: dict[asyncio.Future[Any], object | None] = {}
+        self._tasks: dict[asyncio.Future[Any], asyncio.TimerHandle | None] = {}
         self._closed = False
-        self._closed_future: asyncio.Future[None] = self.io_loop.asyncio_loop.create_future()  # type: ignore[attr-defined]
+        self._loop: asyncio.AbstractEventLoop = self.io_loop.asyncio_loop  # type: ignore[attr-defined]
+        self._closed_future: asyncio.Future[None] = self._loop.create_future()
         self._warned = False
         self._user_id = user_id_reader(stream)
 
@@ -176,8 +179,7 @@ class Serving:
             name = bname.decode("utf-8")
             func = dispatch(self._handler, name)
             try:
-                args = self._codec.unpackb(bargs)
-                kwargs = self._codec.unpackb(bkwargs)
+                args, kwargs = self._call_frames.unpack(bargs, bkwargs)
             except ValueError as error:
                 raise ParametersError(f"undecodable arguments: {error}") from None
             args, kwargs = bind_arguments(func, args, kwargs)
@@ -189,17 +191,18 @@ class Serving:
         token = _current.set(CallInfo(name, deadline, user_id))
         try:
             result = func(*args, **kwargs)
-            if inspect.isawaitable(result):
-                task = asyncio.ensure_future(result)
+            task = asyncio.ensure_future(result) if inspect.isawaitable(result) else None
         except Exception as error:
             self._done(name, args, kwargs, None, error, finish)
             return None
         finally:
             _current.reset(token)
-        if not inspect.isawaitable(result):
+        if task is None:
             self._done(name, args, kwargs, result, None, finish)
             return None
-        timer = None if deadline is None else self.io_loop.call_at(deadline, self._expire, task)
+        # The asyncio loop's own timer (the IOLoop's wraps it in two more
+        # calls); the IOLoop's clock, that ``deadline`` is in, may be another.
+        timer = None if remaining is None else self._loop.call_later(remaining, self._expire, task)
         self._tasks[task] = timer
         task.add_done_callback(lambda t: self._task_done(t, name, args, kwargs, finish))
         if len(self._tasks) >= self._max_concurrent:
@@ -244,7 +247,7 @@ class Serving:
     ) -> None:
         timer = self._tasks.pop(task, None)
         if timer is not None:
-            self.io_loop.remove_timeout(timer)
+            timer.cancel()
         if not self._closed and not self.stream.receiving():
             self._listen()
         if task.cancelled():

@@ -50,6 +50,7 @@ from typing import Any
 import zmq
 from tornado.ioloop import IOLoop
 
+from ._arguments import CallFrames
 from ._checks import optional_seconds, pick_codec, positive_int
 from ._correlate import Call, Correlator
 from ._dispatch import ErrorTable, error_info, error_table, translate_error
@@ -133,6 +134,7 @@ class RPCClient(Correlator):
     ) -> None:
         super().__init__(stream, timeout, max_in_flight)
         self._codec = codec
+        self._call_frames = CallFrames(codec)
         self._errors = error_table(errors)
         self._prefix = _prefix()
         self._counter = 0
@@ -173,12 +175,7 @@ class RPCClient(Correlator):
         await asyncio.shield(self._closed_future)
 
     def _call(self, name: str, args: Any, kwargs: Any, timeout: float | None) -> Any:
-        payload = [
-            name.encode("utf-8"),
-            self._codec.packb(list(args)),
-            self._codec.packb(kwargs),
-        ]
-        return self._start(payload, timeout, None, False)
+        return self._start(self._call_frames.pack(name, args, kwargs), timeout, None, False)
 
     def _new_id(self) -> Hashable:
         counter = self._counter
@@ -207,7 +204,7 @@ class RPCClient(Correlator):
         if call.deadline is None:
             stamp = time.time()
         else:
-            stamp = -max(call.deadline - self.io_loop.time(), 1e-6)
+            stamp = -max(call.deadline - self._loop.time(), 1e-6)
         return [self._prefix + _CALL_SUFFIX.pack(call.id, stamp), *call.payload]
 
     def _withdrawn(self, call: Call) -> None:
@@ -254,7 +251,7 @@ class RPCServer(Serving):
         except struct.error:
             self._malformed(msg, "[*envelope, header, name, args, kwargs]")
             return
-        key = (*envelope, header[4:8])
+        key = (*envelope, header[4:8])  # the call, as a withdrawal names it
         if [bname, bargs, bkwargs] == _WITHDRAWAL:
             withdrawn = self._running.get(key)
             if withdrawn is not None:
