@@ -104,6 +104,30 @@ async def test_timeout_leaves_nothing_and_late_reply_is_dropped(ctx: zmq.Context
 
 
 @pytest.mark.gen_test
+async def test_calls_the_socket_cannot_take_wait_in_the_client_and_leave_at_their_deadline(
+    ctx: zmq.Context[Any], tmp_path: Any
+) -> None:
+    # With no server there is no peer (IMMEDIATE): libzmq takes nothing. The
+    # timed-out calls must not pile up below the client, to reach the server,
+    # stale, once it comes: at most the one the socket refused stays queued.
+    address = f"ipc://{tmp_path}/service"
+    dealer = ctx.socket(zmq.DEALER)
+    dealer.immediate = True
+    dealer.connect(address)
+    client = RequestClient(socket=dealer, timeout=0.01)
+    for _ in range(50):
+        with pytest.raises(RequestTimeout):
+            await bounded(client.request(b"stale"))
+    assert client.stream.queue_size <= 1
+    assert (client.in_flight, client.waiting, client.stats.timeouts) == (0, 0, 50)
+    server = RequestServer(_reverse, ctx, bind=address)
+    assert await bounded(client.request(b"fresh", timeout=5.0)) == [b"fresh"]
+    assert server.stats.requests <= 2
+    client.close()
+    server.close()
+
+
+@pytest.mark.gen_test
 async def test_cancel_withdraws_the_request(ctx: zmq.Context[Any]) -> None:
     holder, server, client = holding(ctx, timeout=5)
     future = client.request(b"x")

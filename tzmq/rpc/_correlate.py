@@ -2,9 +2,10 @@
 
 Owns what `RequestClient` and `RPCClient` share: giving each call an id,
 its deadline, the bound on calls in flight (and the queue of calls waiting
-for a slot), cancellation, late and malformed replies, and closing. A
-subclass says how a call is framed on the wire (`_frames`), how ids are made
-(`_new_id`), and reads replies, settling calls with `_settle`.
+for a slot, or for a socket that takes no messages now), cancellation, late
+and malformed replies, and closing. A subclass says how a call is framed on
+the wire (`_frames`), how ids are made (`_new_id`), and reads replies,
+settling calls with `_settle`.
 
 Every call leaves the table through one door (`_forget`, its future's done
 callback), whether it was answered, timed out, cancelled or failed by
@@ -73,6 +74,7 @@ class Correlator:
         self._waiting: deque[Call] = deque()
         self._closed = False
         self._warned = False
+        self._awaiting_socket = False  # a drain() of the stream is pending
         self._loop: asyncio.AbstractEventLoop = self.io_loop.asyncio_loop  # type: ignore[attr-defined]
         self._deadlines = Deadlines(self._loop, self._expire)
         stream.on_recv(self._on_reply)
@@ -88,7 +90,9 @@ class Correlator:
 
     @property
     def waiting(self) -> int:
-        """Calls waiting for a slot under ``max_in_flight``."""
+        """Calls not sent yet: waiting for a slot under ``max_in_flight``, or for
+        the socket to take messages again (no server reachable, or its queue full).
+        A waiting call still leaves at its deadline, and is never sent then."""
         return len(self._waiting)
 
     def closed(self) -> bool:
@@ -137,8 +141,9 @@ class Correlator:
         future.add_done_callback(lambda _: self._forget(call))
         if callback is not None:
             self.io_loop.add_future(future, callback)
-        if full or self._waiting:
+        if full or self._waiting or self.stream.queue_size:
             self._waiting.append(call)
+            self._pump()
         else:
             self._send(call)
         return future
@@ -202,5 +207,23 @@ class Correlator:
             self.stats.cancelled += 1
             if call.id is not None and not self._closed:
                 self._withdrawn(call)
+        self._pump()
+
+    def _pump(self) -> None:
+        # A call goes to the stream only while the socket takes messages: one
+        # that waits here can still leave at its deadline, while one in the
+        # stream's queue would reach the server however late (and with the
+        # server gone, such messages would pile up there without bound).
         while self._waiting and len(self._calls) < self._max_in_flight and not self._closed:
+            if self.stream.queue_size:
+                if not self._awaiting_socket:
+                    self._awaiting_socket = True
+                    self.stream.drain().add_done_callback(self._socket_took)
+                return
             self._send(self._waiting.popleft())
+
+    def _socket_took(self, drained: asyncio.Future[None]) -> None:
+        self._awaiting_socket = False
+        if not drained.cancelled() and drained.exception() is None:
+            # (else the stream closed, and close() failed every call)
+            self._pump()
