@@ -105,7 +105,8 @@ package: $(VENV)/.installed-dev
 	$(BIN)/python -m build --outdir dist .
 	$(BIN)/twine check --strict dist/*
 	$(PYTHON) -m venv build/wheel-venv
-	build/wheel-venv/bin/python -m pip install --quiet dist/tzmq-*.whl
+	# With the metrics extra: the docs' metrics example scrapes through prometheus_client.
+	build/wheel-venv/bin/python -m pip install --quiet "$$(ls dist/tzmq-*.whl)[metrics]"
 	mkdir -p build/wheel-smoke && cp -r demos docs/examples build/wheel-smoke/
 	cd build/wheel-smoke && ../wheel-venv/bin/python -c "import tzmq; assert 'site-packages' in tzmq.__file__"
 	cd build/wheel-smoke && ../wheel-venv/bin/python -m demos
