@@ -34,11 +34,20 @@ The limits, each enforced on the server whatever the page does:
 * every ask ends within its timeout, the send to the service included: a send
   that cannot leave before the deadline is withdrawn, never sent later;
 * ``/api/ask`` takes JSON only, and refuses a browser request whose
-  ``Origin`` is not this server, so no other page can post into the chat.
+  ``Origin`` is not this server, so no other page can post into the chat;
+* each client address may ask `ASK_BURST` questions at once and then
+  `ASK_RATE` a second (a token bucket, `RateLimiter`): past that, 429 with
+  ``Retry-After``, counted in `BridgeStats.asks_limited` and logged once per
+  burst, so one client cannot take the service's share (or the `MAX_ASKS`
+  places) of everyone else.
 
 Many HTTP requests may be waiting at once, so the bridge talks to the REP
 through a DEALER and matches replies to requests by an id, rather than
-through a REQ, which allows one request at a time. Before serving, the bridge
+through a REQ, which allows one request at a time. It does so on a future
+`tzmq.Socket` rather than with `tzmq.rpc.RequestClient`: a future socket's
+send can be withdrawn at the deadline, so a question the service never took
+is never sent to it later, where a RequestClient would still deliver the one
+message the socket had refused, stale, to a service that comes back. Before serving, the bridge
 waits until a probe it publishes comes back from the hub: PUB/SUB drops what
 is sent before a subscription has arrived, so this is how the bridge knows
 the relay is live.
@@ -65,6 +74,7 @@ import contextlib
 import itertools
 import json
 import logging
+import math
 import os
 import signal
 import time
@@ -79,6 +89,7 @@ from tornado.httpserver import HTTPServer
 
 import tzmq
 import tzmq.stream
+from demos._ratelimit import RateLimiter
 from demos._result import DemoResult, run_on_new_loop
 
 CHAT, PROBE = b"chat", b"probe"
@@ -86,6 +97,8 @@ MAX_TEXT = 2000  # characters in one chat message or question
 MAX_FRAME = 64 * 1024  # bytes in one WebSocket message from a browser
 MAX_UNSENT = 256 * 1024  # bytes waiting to be written to one browser
 MAX_ASKS = 100  # asks waiting for the service at once
+ASK_BURST = 10  # asks one client address may make at once...
+ASK_RATE = 2.0  # ...and then per second
 PAGE_FILES = Path(__file__).with_name("web")
 
 _log = logging.getLogger("demos.web_bridge")
@@ -161,6 +174,7 @@ class BridgeStats:
     asks_busy: int = 0  # 503: MAX_ASKS were already waiting
     asks_unsent: int = 0  # 503: the service did not take the request in time
     asks_timed_out: int = 0  # 504: the service took it but did not answer in time
+    asks_limited: int = 0  # 429: the client was past its ASK_BURST / ASK_RATE
 
 
 class Bridge:
@@ -322,14 +336,29 @@ def _take_error(written: asyncio.Future[None]) -> None:
 class AskHandler(web.RequestHandler):
     """``POST /api/ask``: a JSON question from this site's page, a JSON answer or error."""
 
-    def initialize(self, bridge: Bridge, timeout: float) -> None:
+    def initialize(self, bridge: Bridge, timeout: float, limiter: RateLimiter) -> None:
         self.bridge = bridge
         self.timeout = timeout
+        self.limiter = limiter
 
     async def post(self) -> None:
         origin = self.request.headers.get("Origin")
         if origin is not None and urlsplit(origin).netloc != self.request.host:
             raise web.HTTPError(403, reason="only this site's page may ask")
+        address = self.request.remote_ip or "?"
+        wait, first = self.limiter.take(address)
+        if wait:
+            self.bridge.stats.asks_limited += 1
+            if first:
+                rate = self.limiter.rate
+                _log.warning("%s asks faster than %s a second: refusing (429)", address, rate)
+            seconds = math.ceil(wait)
+            reason = f"Too many questions at once: try again in {seconds} s."
+            # Not an HTTPError: send_error would drop the Retry-After header.
+            self.set_status(429, reason)
+            self.set_header("Retry-After", str(seconds))
+            self.finish({"error": reason, "status": 429})
+            return
         if self.request.headers.get("Content-Type", "").split(";")[0] != "application/json":
             raise web.HTTPError(415, reason="send the question as application/json")
         try:
@@ -364,17 +393,24 @@ def make_app(
     bridge: Bridge,
     ask_timeout: float = 2.0,
     sockets: dict[str, tzmq.ZMQStream | tzmq.Socket] | None = None,
+    limiter: RateLimiter | None = None,
 ) -> web.Application:
     """The web application: the page, the chat WebSocket, the ask and stats endpoints.
 
-    ``/api/stats`` reports ``sockets`` (by default the bridge's own).
+    ``/api/stats`` reports ``sockets`` (by default the bridge's own); asks are
+    limited per address by ``limiter`` (by default `ASK_BURST`, `ASK_RATE`).
     """
     watched = bridge.sockets() if sockets is None else sockets
+    limits = RateLimiter(ASK_BURST, ASK_RATE) if limiter is None else limiter
     return web.Application(
         [
             (r"/", PageHandler),
             (r"/ws", ChatSocket, {"bridge": bridge}),
-            (r"/api/ask", AskHandler, {"bridge": bridge, "timeout": ask_timeout}),
+            (
+                r"/api/ask",
+                AskHandler,
+                {"bridge": bridge, "timeout": ask_timeout, "limiter": limits},
+            ),
             (r"/api/stats", StatsHandler, {"bridge": bridge, "sockets": watched}),
         ],
         template_path=str(PAGE_FILES),
@@ -479,7 +515,10 @@ async def _demo(count: int, messages: int, asks: int, timeout: float) -> tuple[i
     was_counting = tzmq.stream.count_traffic()
     backend = Backend(ctx)
     bridge = Bridge(ctx, backend.endpoints)
-    server, port = serve(make_app(bridge, sockets={**bridge.sockets(), **backend.sockets()}))
+    # The demo's asks all come from 127.0.0.1, standing in for many users at once.
+    limiter = RateLimiter(max(ASK_BURST, asks), ASK_RATE)
+    sockets = {**bridge.sockets(), **backend.sockets()}
+    server, port = serve(make_app(bridge, sockets=sockets, limiter=limiter))
     http = httpclient.AsyncHTTPClient(force_instance=True)
     problems: list[str] = []
     browsers: list[_Browser] = []

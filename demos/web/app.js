@@ -178,7 +178,7 @@ function showStats(stats) {
   const b = stats.bridge;
   const note = `Bridge: ${b.slow_disconnects} slow browsers disconnected; asks refused `
     + `while busy ${b.asks_busy}, not taken by the service ${b.asks_unsent}, `
-    + `timed out ${b.asks_timed_out}.`;
+    + `timed out ${b.asks_timed_out}, too many from one client ${b.asks_limited}.`;
   $("sockets-note").className = "hint";
   $("sockets-note").textContent = traffic ? note : `${note} Messages and bytes are not being counted.`;
 }

@@ -23,6 +23,7 @@ from tornado.httpserver import HTTPServer
 
 from demos import web_bridge as demo
 from demos._procs import ROOT
+from demos._ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext
@@ -45,7 +46,13 @@ WAIT_MS = 5000  # the bound on every wait for the page
 class Site:
     """The bridge's app served on 127.0.0.1, with its zmq services unless told otherwise."""
 
-    def __init__(self, ctx: zmq.Context[Any], rpc: str | None, ask_timeout: float) -> None:
+    def __init__(
+        self,
+        ctx: zmq.Context[Any],
+        rpc: str | None,
+        ask_timeout: float,
+        limiter: RateLimiter | None = None,
+    ) -> None:
         self.backend: demo.Backend | None = None
         if rpc is None:
             self.backend = demo.Backend(ctx)
@@ -54,7 +61,7 @@ class Site:
             endpoints = {"hub_in": "inproc://no-hub-in", "hub_out": "inproc://no-hub-out"}
             endpoints["rpc"] = rpc
         self.bridge = demo.Bridge(ctx, endpoints)
-        self.app = demo.make_app(self.bridge, ask_timeout=ask_timeout)
+        self.app = demo.make_app(self.bridge, ask_timeout=ask_timeout, limiter=limiter)
         self.server: HTTPServer | None
         self.server, self.port = demo.serve(self.app)
         self.url = f"http://127.0.0.1:{self.port}/"
@@ -87,10 +94,12 @@ class Site:
 
 
 @asynccontextmanager
-async def site(rpc: str | None = None, ask_timeout: float = 2.0) -> AsyncIterator[Site]:
+async def site(
+    rpc: str | None = None, ask_timeout: float = 2.0, limiter: RateLimiter | None = None
+) -> AsyncIterator[Site]:
     """Serve the bridge; ``rpc`` points it at another ask service instead of its own."""
     ctx: zmq.Context[Any] = zmq.Context()
-    served = Site(ctx, rpc, ask_timeout)
+    served = Site(ctx, rpc, ask_timeout, limiter)
     try:
         if served.backend is not None:
             await served.bridge.wait_ready(5)

@@ -2,9 +2,9 @@
 
 Run by ``make browser`` (this file is named so that ``make test`` does not
 collect it): two users chatting, the ask form and its loading, timeout and
-service-down states, limits on the page and a frame over the server's cap,
-reconnection after a server restart. The chat screenshot is kept in
-``build/browser/`` for people to look at.
+service-down states, an ask past the client's rate, limits on the page and a
+frame over the server's cap, reconnection after a server restart. The chat
+screenshot is kept in ``build/browser/`` for people to look at.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import zmq
 from playwright.async_api import BrowserContext, Page, expect
 
 from demos import web_bridge as demo
+from demos._ratelimit import RateLimiter
 from demos._result import run_on_new_loop
 from tests.browser._site import ARTIFACTS, Site, chromium, site
 
@@ -132,7 +133,11 @@ def test_ask_shows_loading_then_a_timeout(tmp_path: Path) -> None:
 def test_ask_says_when_the_service_is_down_and_checks_its_input(tmp_path: Path) -> None:
     async def scenario() -> None:
         rpc = f"ipc://{tmp_path}/nobody"
-        async with site(rpc, ask_timeout=0.5) as served, chromium(tmp_path / "p") as context:
+        one_ask = RateLimiter(burst=1, rate=0.1)  # then one every 10 s
+        async with (
+            site(rpc, ask_timeout=0.5, limiter=one_ask) as served,
+            chromium(tmp_path / "p") as context,
+        ):
             page = await context.new_page()
             await page.goto(served.url)
             answer = page.locator("#answer")
@@ -145,6 +150,11 @@ def test_ask_says_when_the_service_is_down_and_checks_its_input(tmp_path: Path) 
             await page.click("#ask-button")
             await expect(answer).to_have_text("The ask service is not available right now.")
             assert served.bridge.stats.asks_unsent == 1
+            await page.click("#ask-button")  # past this client's rate: the server says when
+            await expect(answer).to_have_text(
+                re.compile(r"^Too many questions at once: try again in (9|10) s\.$")
+            )
+            assert served.bridge.stats.asks_limited == 1
 
     _run(scenario)
 

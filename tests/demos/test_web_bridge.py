@@ -29,6 +29,7 @@ import tzmq
 import tzmq.stream
 from demos import web_bridge as demo
 from demos._procs import ROOT
+from demos._ratelimit import RateLimiter
 from demos._result import run_on_new_loop
 from tests.stream.helpers import wait_future
 
@@ -64,9 +65,11 @@ class _App:
 
 
 @asynccontextmanager
-async def _serving(ctx: zmq.Context[Any], endpoints: dict[str, str]) -> AsyncIterator[_App]:
+async def _serving(
+    ctx: zmq.Context[Any], endpoints: dict[str, str], limiter: RateLimiter | None = None
+) -> AsyncIterator[_App]:
     bridge = demo.Bridge(ctx, endpoints)
-    server, port = demo.serve(demo.make_app(bridge, ask_timeout=ASK_TIMEOUT))
+    server, port = demo.serve(demo.make_app(bridge, ask_timeout=ASK_TIMEOUT, limiter=limiter))
     app = _App(bridge, port)
     try:
         yield app
@@ -78,10 +81,12 @@ async def _serving(ctx: zmq.Context[Any], endpoints: dict[str, str]) -> AsyncIte
 
 
 @asynccontextmanager
-async def _with_backend(ctx: zmq.Context[Any]) -> AsyncIterator[tuple[_App, demo.Backend]]:
+async def _with_backend(
+    ctx: zmq.Context[Any], limiter: RateLimiter | None = None
+) -> AsyncIterator[tuple[_App, demo.Backend]]:
     backend = demo.Backend(ctx)
     try:
-        async with _serving(ctx, backend.endpoints) as app:
+        async with _serving(ctx, backend.endpoints, limiter) as app:
             await app.bridge.wait_ready(5)
             yield app, backend
     finally:
@@ -166,6 +171,65 @@ async def test_ask_takes_json_posts_within_the_limits_from_this_site_only(
         assert backend.answered == 1  # only the good question reached the service
 
 
+class _Clock:
+    """A clock the test moves, for the ask limiter."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.gen_test(timeout=10)
+async def test_a_client_past_its_ask_rate_gets_429_until_tokens_come_back(
+    ctx: zmq.Context[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = _Clock()
+    limiter = RateLimiter(burst=3, rate=0.5, clock=clock)
+    async with _with_backend(ctx, limiter) as (app, backend):
+        for _ in range(3):
+            assert (await wait_future(app.ask({"q": "hi"})))[0] == 200
+        with caplog.at_level(logging.WARNING, logger="demos.web_bridge"):
+            for _ in range(3):
+                reply = await wait_future(
+                    app.fetch(
+                        "/api/ask",
+                        method="POST",
+                        headers={"Content-Type": "application/json"},
+                        body=b'{"q": "hi"}',
+                    )
+                )
+                assert reply.code == 429 and reply.headers["Retry-After"] == "2"
+                assert json.loads(reply.body) == {
+                    "error": "Too many questions at once: try again in 2 s.",
+                    "status": 429,
+                }
+        refusals = [r for r in caplog.records if r.name == "demos.web_bridge"]
+        assert len(refusals) == 1  # logged once a burst, not once a request
+        assert backend.answered == 3 and app.bridge.stats.asks_limited == 3
+        clock.now += 2.0  # one token back
+        assert (await wait_future(app.ask({"q": "again"})))[0] == 200
+        assert (await wait_future(app.ask({"q": "again"})))[0] == 429
+
+
+def test_ask_limiter_keeps_addresses_apart_and_forgets_idle_ones() -> None:
+    clock = _Clock()
+    limiter = RateLimiter(burst=2, rate=1.0, clock=clock)
+    assert [limiter.take("a")[0] for _ in range(3)] == [0.0, 0.0, 1.0]
+    assert limiter.take("a") == (1.0, False)  # still refused, not the first refusal
+    assert limiter.take("b") == (0.0, False)  # another address has its own bucket
+    clock.now += 0.5
+    assert limiter.take("a") == (0.5, False)  # half a token back: half a second to go
+    for i in range(5000):  # many addresses, each asking once, a millisecond apart
+        clock.now += 0.001
+        assert limiter.take(f"10.0.{i // 250}.{i % 250}") == (0.0, False)
+    # Only addresses that asked within the last burst / rate = 2 s are kept.
+    assert len(limiter) <= 2 * 2000 + 1
+    with pytest.raises(ValueError):
+        RateLimiter(burst=0, rate=1.0)
+
+
 @pytest.mark.gen_test(timeout=10)
 async def test_page_chat_limits_and_a_bad_question(ctx: zmq.Context[Any]) -> None:
     async with _with_backend(ctx) as (app, backend):
@@ -237,6 +301,7 @@ async def test_stats_reports_each_named_socket_and_the_bridge(ctx: zmq.Context[A
             "asks_busy": 0,
             "asks_unsent": 0,
             "asks_timed_out": 0,
+            "asks_limited": 0,
         }
     finally:
         app.http.close()
