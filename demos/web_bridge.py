@@ -15,9 +15,10 @@ The web side (`Bridge` plus the handlers in `make_app`):
   every chat message the hub publishes (SUB) is relayed to every browser;
 * ``POST /api/ask`` with ``{"q": "..."}``: one request to the REP service over
   a DEALER, the reply returned as JSON. Errors are JSON too: 400 for a bad
-  question, 403 for a request from another site's page, 503 when the service
-  cannot take the request (not running, or `MAX_ASKS` already waiting), 504
-  when it took the request but did not answer in time;
+  question, 403 for a request from another site's page, 429 (with
+  ``Retry-After``) for a client asking faster than its rate, 503 when the
+  service cannot take the request (not running, or `MAX_ASKS` already
+  waiting), 504 when it took the request but did not answer in time;
 * ``GET /api/stats``: the figures of the app's zmq sockets
   (`tzmq.stream.SocketStats`, by name) and the bridge's own counters, as
   JSON; the page shows them in a table it refreshes every second.
@@ -47,10 +48,10 @@ through a REQ, which allows one request at a time. It does so on a future
 `tzmq.Socket` rather than with `tzmq.rpc.RequestClient`: a future socket's
 send can be withdrawn at the deadline, so a question the service never took
 is never sent to it later, where a RequestClient would still deliver the one
-message the socket had refused, stale, to a service that comes back. Before serving, the bridge
-waits until a probe it publishes comes back from the hub: PUB/SUB drops what
-is sent before a subscription has arrived, so this is how the bridge knows
-the relay is live.
+message the socket had refused, stale, to a service that comes back. Before
+serving, the bridge waits until a probe it publishes comes back from the hub:
+PUB/SUB drops what is sent before a subscription has arrived, so this is how
+the bridge knows the relay is live.
 
 The demo serves the app on 127.0.0.1 and drives it with Tornado's own HTTP
 and WebSocket clients: it fetches the page, connects several browsers that
