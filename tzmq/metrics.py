@@ -36,7 +36,7 @@ importing this module (or tzmq) never requires it. Example::
 
 Thread-safety: ``collect`` may run on any thread (prometheus_client's HTTP
 server scrapes from its own); the figures are then slightly stale, as
-`tzmq.stream.stats` says.
+`tzmq.stream.SocketStats` says.
 """
 
 from __future__ import annotations

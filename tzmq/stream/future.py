@@ -322,7 +322,7 @@ class Socket(zmq.Socket[Any]):
 
     @property
     def stats(self) -> SocketStats:
-        """This socket's figures now (see `tzmq.stream.stats`); they stay readable after close.
+        """This socket's figures now (a `tzmq.stream.SocketStats`); they stay readable after close.
 
         Safe from any thread: from another one they may be slightly stale.
         """

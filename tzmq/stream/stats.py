@@ -66,11 +66,15 @@ class SocketStats:
     serial: int
     """Numbers the process's streams and sockets in the order they were made."""
     traffic: bool
+    """Whether messages and bytes are being counted (see `count_traffic`)."""
     messages_in: int
+    """Messages received."""
     bytes_in: int
+    """Payload bytes received."""
     messages_out: int
     """Messages libzmq took."""
     bytes_out: int
+    """Payload bytes libzmq took."""
     queued: int
     """Sends waiting in tzmq's send queue now."""
     queued_peak: int

@@ -285,7 +285,7 @@ class ZMQStream(SocketPassThrough):
 
     @property
     def stats(self) -> SocketStats:
-        """This stream's figures now (see `tzmq.stream.stats`); they stay readable after close.
+        """This stream's figures now (a `tzmq.stream.SocketStats`); they stay readable after close.
 
         Safe from any thread: from another one they may be slightly stale.
         """
